@@ -1,0 +1,515 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// MessageType is the type of a WebSocket message: Text or Binary.
+type MessageType = websocket.MessageType
+
+// Message types.
+const (
+	// Text is a UTF-8 text message.
+	Text = websocket.MessageText
+	// Binary is a binary message.
+	Binary = websocket.MessageBinary
+)
+
+// State is a client's connection state. Its values are those of the browser
+// WebSocket's readyState.
+type State int32
+
+// States.
+const (
+	// StateConnecting: dialing, or waiting between connections.
+	StateConnecting State = 0
+	// StateOpen: a connection is up.
+	StateOpen State = 1
+	// StateClosing: Close or Shutdown is draining the queue and closing.
+	StateClosing State = 2
+	// StateClosed: the client has stopped for good.
+	StateClosed State = 3
+)
+
+// String returns the state's name, as in "OPEN".
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "CONNECTING"
+	case StateOpen:
+		return "OPEN"
+	case StateClosing:
+		return "CLOSING"
+	case StateClosed:
+		return "CLOSED"
+	}
+	return fmt.Sprintf("State(%d)", int32(s))
+}
+
+// Client is a WebSocket connection that heals itself: it reconnects with
+// exponential backoff after any close or error the user did not ask for,
+// detects dead peers with a heartbeat, and queues what is sent while the link
+// is down.
+//
+// Create one with New, start it with Start or Run, stop it with Close or
+// Shutdown. A Client cannot be restarted.
+//
+// Concurrency: every method is safe for concurrent use, including from inside
+// callbacks. One supervisor goroutine owns the connection; per connection it
+// starts one reader and one writer and joins them before it dials again.
+// Callbacks run on one event goroutine, one at a time, in order, never while
+// a library lock is held, so they need no locks of their own; a callback
+// that blocks holds up the callbacks after it (and, past a bounded backlog,
+// the reading of messages, which is never taken for a dead peer).
+type Client struct {
+	url      string
+	opts     options
+	dialOpts websocket.DialOptions
+	rc       *reconnector // used by the supervisor only
+	queue    *sendQueue
+	disp     *dispatcher
+	stats    counters
+	state    atomic.Int32
+
+	stop       context.Context // cancelled by Shutdown: ends dials, waits and pings
+	stopCancel context.CancelFunc
+	supDone    chan struct{} // closed when the supervisor has returned
+
+	mu           sync.Mutex // guards the fields below
+	started      bool
+	closing      bool
+	drain        context.Context // Shutdown's ctx: bounds the drain
+	fromCallback bool            // Shutdown was called on the event goroutine
+	err          error           // the permanent cause, nil after Close
+	abandoned    int             // messages dropped by the user's Close
+}
+
+// New checks the URL (ws, wss, http or https) and every option, and returns a
+// client that is not started: it starts nothing and dials nothing. Messages
+// sent before Start are queued.
+func New(url string, opts ...Option) (*Client, error) {
+	if err := checkURL(url); err != nil {
+		return nil, err
+	}
+	o := defaultOptions()
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("resilientws: option %d is nil", i)
+		}
+		if err := opt.apply(&o); err != nil {
+			return nil, fmt.Errorf("resilientws: option %d: %w", i, err)
+		}
+	}
+	b := o.newBackoff()
+	if b == nil {
+		return nil, errors.New("resilientws: WithBackoff: the factory returned a nil BackOff")
+	}
+	c := &Client{
+		url:     url,
+		opts:    o,
+		rc:      newReconnector(b),
+		queue:   newSendQueue(o.queueMessages, o.queueBytes, o.overflow),
+		supDone: make(chan struct{}),
+	}
+	c.dialOpts = dialOptions(&c.opts)
+	c.disp = newDispatcher(&c.opts, c.supDone)
+	c.stop, c.stopCancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Start starts the client and returns at once: it connects in the
+// background, retrying as the backoff allows. It returns ErrStarted if the
+// client was started before and ErrClosed if it was closed.
+func (c *Client) Start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return ErrClosed
+	}
+	if c.started {
+		return ErrStarted
+	}
+	c.started = true
+	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
+	c.disp.start()
+	go c.supervise()
+	return nil
+}
+
+// Run starts the client and blocks until it stops. Cancelling ctx closes
+// the client (as Close does); Run then returns nil. Otherwise it returns the
+// permanent cause that stopped the client (see Err), or Start's error.
+func (c *Client) Run(ctx context.Context) error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		_ = c.Close()
+	}
+	return c.Err()
+}
+
+// Send queues one message of type typ (Text or Binary) for writing, in
+// order, as soon as a connection is open; it does not wait for the write.
+// Send copies data, so the caller may reuse it at once.
+//
+// When the queue is full, Send returns ErrQueueFull (OverflowReject),
+// evicts the oldest queued message (OverflowDropOldest) or waits for room
+// until ctx ends (OverflowBlock). A message larger than the queue's byte
+// limit is refused at once with ErrMessageTooLarge. After Close it returns
+// ErrClosed. A nil error means queued, not delivered: see Flush and the
+// README's delivery guarantee.
+func (c *Client) Send(ctx context.Context, typ MessageType, data []byte) error {
+	if err := checkType(typ); err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, c.dropped)
+}
+
+// SendText queues a text message; see Send.
+func (c *Client) SendText(ctx context.Context, s string) error {
+	return c.Send(ctx, Text, []byte(s))
+}
+
+// checkType rejects message types other than Text and Binary.
+func checkType(typ MessageType) error {
+	if typ != Text && typ != Binary {
+		return fmt.Errorf("resilientws: invalid message type %d (want Text or Binary)", int(typ))
+	}
+	return nil
+}
+
+// dropped reports a message that left the queue unwritten.
+func (c *Client) dropped(m Message, reason error) {
+	c.stats.dropped.Add(1)
+	c.disp.post(event{kind: evDrop, msg: m, err: reason})
+}
+
+// Flush blocks until every message queued before the call has been written
+// to a socket, or ctx ends. It returns an error wrapping the drop reason if
+// any of those messages was dropped instead, and ErrInCallback at once when
+// called from inside a callback.
+func (c *Client) Flush(ctx context.Context) error {
+	if c.disp.inCallback() {
+		return fmt.Errorf("resilientws: Flush: %w", ErrInCallback)
+	}
+	w := c.queue.flushWait()
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		if err := c.queue.waiterErr(w); err != nil {
+			return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		c.queue.forget(w)
+		return fmt.Errorf("resilientws: Flush: %w", ctx.Err())
+	}
+}
+
+// Close is Shutdown with DefaultDrainTimeout to write what is queued.
+func (c *Client) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+	defer cancel()
+	return c.Shutdown(ctx)
+}
+
+// Shutdown stops the client for good: it stops reconnecting at once, writes
+// what is queued while ctx allows if a connection is open, closes it with
+// 1000 (the close handshake is bounded to about a second), drops whatever is
+// still queued through OnDrop with ErrClosed, and waits for every goroutine
+// and every event. It then returns nil, or an error wrapping ErrClosed that
+// says how many messages were abandoned.
+//
+// Called from inside a callback, it cannot wait for the event goroutine that
+// runs it: it stops everything else and returns, and the event goroutine
+// ends once the callback returns. Later calls wait likewise and return nil.
+func (c *Client) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	inCallback := c.disp.inCallback()
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		if !inCallback {
+			<-c.Done()
+		}
+		return nil
+	}
+	c.closing = true
+	c.drain, c.fromCallback = ctx, inCallback
+	started := c.started
+	c.mu.Unlock()
+
+	c.toState(StateClosing)
+	c.queue.refuse(ErrClosed)
+	c.stopCancel()
+	if !started {
+		c.disp.start()
+		c.finish(nil, nil)
+		close(c.supDone)
+	}
+	<-c.supDone
+	if !inCallback {
+		<-c.Done()
+	}
+	c.mu.Lock()
+	n := c.abandoned
+	c.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("resilientws: %d queued message(s) abandoned: %w", n, ErrClosed)
+	}
+	return nil
+}
+
+// State returns the connection state.
+func (c *Client) State() State { return State(c.state.Load()) }
+
+// BufferedAmount returns the number of bytes queued and not yet written, the
+// message being written included (the browser's bufferedAmount).
+func (c *Client) BufferedAmount() int { return c.queue.buffered() }
+
+// Done returns a channel closed once the client has stopped for good and
+// every event has been delivered.
+func (c *Client) Done() <-chan struct{} { return c.disp.done }
+
+// Err returns why the client stopped: nil while it runs and after Close,
+// otherwise the permanent cause: a *HandshakeError, an error carrying the
+// server's close status (websocket.CloseStatus works on it), an error
+// wrapping ErrBackoffStopped, or what the reconnect policy refused.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// toState moves to s. Once closing, only StateClosed may follow.
+func (c *Client) toState(s State) {
+	for {
+		old := State(c.state.Load())
+		if old == s || old == StateClosed || (old == StateClosing && s != StateClosed) {
+			return
+		}
+		if c.state.CompareAndSwap(int32(old), int32(s)) {
+			c.logf(slog.LevelInfo, "resilientws: state", "from", old.String(), "to", s.String())
+			return
+		}
+	}
+}
+
+// logf logs through the user's logger, if any.
+func (c *Client) logf(level slog.Level, msg string, args ...any) {
+	if c.opts.logger != nil {
+		c.opts.logger.Log(context.Background(), level, msg, args...)
+	}
+}
+
+// connEnd is how a connection ended.
+type connEnd struct {
+	user     bool       // the user's Close or Shutdown ended it
+	cause    error      // otherwise, why
+	abnormal bool       // no clean close frame from the server: report via OnError
+	event    CloseEvent // for OnClose
+}
+
+// supervise is the supervisor goroutine: it dials, runs each connection to
+// its end, and waits between connections, until the user stops it or the
+// reconnect policy gives up.
+func (c *Client) supervise() {
+	defer close(c.supDone)
+	var (
+		attempt int // dials since the last open
+		conns   int // connections opened
+	)
+	for {
+		var (
+			cause   error
+			closeEv *CloseEvent
+		)
+		ws, raw, err := c.dial(c.stop)
+		switch {
+		case err != nil && c.stop.Err() != nil:
+			c.finish(nil, nil)
+			return
+		case err != nil:
+			c.stats.dialFailures.Add(1)
+			c.logf(slog.LevelDebug, "resilientws: dial failed", "attempt", attempt, "err", err)
+			c.postError(err)
+			cause = err
+		default:
+			conns++
+			attempt = 0
+			end := c.runConnection(newConnection(c, ws, raw, conns))
+			if end.user {
+				c.finish(nil, &end.event)
+				return
+			}
+			if end.abnormal {
+				c.postError(end.cause)
+			}
+			cause, closeEv = end.cause, &end.event
+		}
+		if !c.opts.policy(cause) {
+			c.finish(permanent(cause), closeEv)
+			return
+		}
+		delay, err := c.rc.next(cause)
+		if err != nil {
+			c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
+			return
+		}
+		c.toState(StateConnecting)
+		if closeEv != nil {
+			closeEv.Reconnect = true
+			c.disp.post(event{kind: evClose, close: *closeEv})
+		}
+		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "delay", delay)
+		if !sleep(delay, c.stop.Done()) {
+			c.finish(nil, nil)
+			return
+		}
+		attempt++
+		c.disp.post(event{kind: evReconnecting, rec: ReconnectEvent{Attempt: attempt, Delay: delay, Err: cause}})
+	}
+}
+
+// permanent wraps the cause that made the policy give up, for Err.
+func permanent(cause error) error {
+	var he *HandshakeError
+	if errors.As(cause, &he) {
+		return cause
+	}
+	return fmt.Errorf("resilientws: not reconnecting: %w", cause)
+}
+
+func (c *Client) postError(err error) {
+	c.disp.post(event{kind: evError, err: err})
+}
+
+// runConnection runs one open connection until it dies or the user stops
+// the client, then joins its goroutines.
+func (c *Client) runConnection(cn *connection) connEnd {
+	c.stats.connects.Add(1)
+	if cn.id > 1 {
+		c.stats.reconnects.Add(1)
+	}
+	c.toState(StateOpen)
+	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
+	cn.start()
+	hb := newHeartbeat(c.opts.heartbeatInterval, c.opts.heartbeatTimeout)
+	defer hb.stop()
+loop:
+	for {
+		select {
+		case <-cn.dead:
+			break loop
+		case <-hb.tick():
+			hb.ping(c.stop, cn)
+		case <-c.stop.Done():
+			c.drainAndClose(cn)
+			break loop
+		}
+	}
+	cn.stop()
+	if time.Since(cn.openedAt) >= c.opts.stableAfter {
+		c.rc.reset()
+	}
+	if c.stop.Err() != nil {
+		return connEnd{user: true, event: CloseEvent{Code: websocket.StatusNormalClosure}}
+	}
+	return classify(cn.id, cn.cause)
+}
+
+// drainAndClose writes what is queued while Shutdown's ctx allows, then
+// closes with 1000.
+func (c *Client) drainAndClose(cn *connection) {
+	c.mu.Lock()
+	ctx, fromCallback := c.drain, c.fromCallback
+	c.mu.Unlock()
+	if fromCallback {
+		close(cn.skipGate) // OnOpen may be the very callback that called Close
+	}
+	close(cn.drain)
+	select {
+	case <-cn.writerDone:
+	case <-cn.dead:
+	case <-ctx.Done():
+		close(cn.abort)
+		t := time.NewTimer(closeHandshakeTimeout)
+		select {
+		case <-cn.writerDone:
+		case <-cn.dead:
+		case <-t.C:
+			cn.fail(fmt.Errorf("resilientws: shutdown: write still running: %w", ErrClosed))
+		}
+		t.Stop()
+	}
+	if !cn.isDead() {
+		cn.closeGracefully()
+	}
+}
+
+// classify turns a dead connection's cause into its close event.
+func classify(id int, cause error) connEnd {
+	var ce websocket.CloseError
+	if errors.As(cause, &ce) {
+		err := fmt.Errorf("resilientws: connection %d closed by the server: %w", id, cause)
+		return connEnd{cause: err, event: CloseEvent{Code: ce.Code, Reason: ce.Reason, Err: err}}
+	}
+	err := fmt.Errorf("resilientws: connection %d lost: %w", id, cause)
+	code := websocket.StatusAbnormalClosure
+	if errors.Is(cause, websocket.ErrMessageTooBig) {
+		code = websocket.StatusMessageTooBig
+	}
+	return connEnd{cause: err, abnormal: true, event: CloseEvent{Code: code, Err: err}}
+}
+
+// finish stops the client for good with err (nil for the user's Close): it
+// posts the last OnClose (closeEv, if a connection was open), drops what is
+// queued, and lets the event goroutine end once all that is delivered.
+func (c *Client) finish(err error, closeEv *CloseEvent) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	c.toState(StateClosed)
+	c.logf(slog.LevelInfo, "resilientws: stopped", "err", err)
+	if closeEv != nil {
+		closeEv.Reconnect = false
+		c.disp.post(event{kind: evClose, close: *closeEv})
+	}
+	reason := ErrClosed
+	if err != nil {
+		reason = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	left := c.queue.close(reason)
+	for _, m := range left {
+		c.dropped(m, reason)
+	}
+	if err == nil {
+		c.mu.Lock()
+		c.abandoned = len(left)
+		c.mu.Unlock()
+	}
+	c.stopCancel()
+	c.disp.stop()
+}

@@ -1,0 +1,231 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// connection is one open WebSocket and the goroutines that use it: a reader
+// (the only caller of Read) and a writer (drains the send queue). The
+// supervisor starts both and joins them (wg) before it dials again.
+type connection struct {
+	c   *Client
+	ws  *websocket.Conn
+	raw *rawConn
+	id  int
+
+	dead     chan struct{} // closed by the first fail
+	failOnce sync.Once
+	cause    error // written once by fail, before dead closes
+
+	stalls atomic.Uint64 // odd while the reader waits for OnMessage room
+
+	// Writer control, closed by the supervisor at shutdown.
+	gate     chan struct{} // closed once OnOpen has returned
+	skipGate chan struct{} // stop waiting for gate (Close from a callback)
+	drain    chan struct{} // write what is queued, then exit
+	abort    chan struct{} // exit before the next message
+
+	watchdog *time.Timer   // fires fail(ErrWriteTimeout) on a stuck write
+	wdFired  chan struct{} // closed when the watchdog has run
+
+	wg          sync.WaitGroup // reader and writer
+	writerDone  chan struct{}
+	openedAt    time.Time
+	subprotocol string
+}
+
+func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connection {
+	cn := &connection{
+		c:           c,
+		ws:          ws,
+		raw:         raw,
+		id:          id,
+		dead:        make(chan struct{}),
+		gate:        make(chan struct{}),
+		skipGate:    make(chan struct{}),
+		drain:       make(chan struct{}),
+		abort:       make(chan struct{}),
+		wdFired:     make(chan struct{}),
+		writerDone:  make(chan struct{}),
+		openedAt:    time.Now(),
+		subprotocol: ws.Subprotocol(),
+	}
+	cn.watchdog = time.AfterFunc(time.Hour, func() {
+		defer close(cn.wdFired)
+		cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, c.opts.writeTimeout))
+	})
+	cn.watchdog.Stop()
+	return cn
+}
+
+// fail declares the connection dead with cause (the first cause wins) and
+// drops it at once, without a close handshake.
+func (cn *connection) fail(cause error) {
+	first := false
+	cn.failOnce.Do(func() {
+		cn.cause = cause
+		close(cn.dead)
+		first = true
+	})
+	if first {
+		_ = cn.ws.CloseNow()
+	}
+}
+
+// isDead reports whether fail was called.
+func (cn *connection) isDead() bool {
+	select {
+	case <-cn.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// start runs the reader and the writer.
+func (cn *connection) start() {
+	cn.wg.Add(2)
+	go func() {
+		defer cn.wg.Done()
+		cn.readLoop()
+	}()
+	go func() {
+		defer cn.wg.Done()
+		defer close(cn.writerDone)
+		cn.writeLoop()
+	}()
+}
+
+// readLoop is the only reader of cn.ws. It hands each message to the event
+// goroutine and keeps reading, so pongs are processed however slow OnMessage
+// is, until too many messages are pending.
+func (cn *connection) readLoop() {
+	c := cn.c
+	for {
+		typ, data, err := cn.ws.Read(context.Background())
+		if err != nil {
+			cn.fail(err)
+			return
+		}
+		c.stats.messagesReceived.Add(1)
+		c.stats.bytesReceived.Add(uint64(len(data)))
+		if c.opts.onMessage == nil {
+			continue
+		}
+		if !c.disp.postMessage(Message{Type: typ, Data: data}, cn.dead, &cn.stalls) {
+			return
+		}
+	}
+}
+
+// writeLoop writes the send queue in order, once OnOpen has returned. A
+// message whose write fails stays queued for the next connection.
+func (cn *connection) writeLoop() {
+	q := cn.c.queue
+	select {
+	case <-cn.gate:
+	case <-cn.skipGate:
+	case <-cn.dead:
+		return
+	case <-cn.abort:
+		return
+	}
+	for {
+		select {
+		case <-cn.abort:
+			return
+		case <-cn.dead:
+			return
+		default:
+		}
+		m, ok := q.peek()
+		if !ok {
+			select {
+			case <-q.ready:
+			case <-cn.drain:
+				if q.length() == 0 {
+					return
+				}
+			case <-cn.dead:
+				return
+			case <-cn.abort:
+				return
+			}
+			continue
+		}
+		err := cn.write(m)
+		q.settle(err == nil)
+		if err != nil {
+			cn.fail(err)
+			return
+		}
+	}
+}
+
+// write writes one queued message under the watchdog.
+func (cn *connection) write(m Message) error {
+	cn.watchdog.Reset(cn.c.opts.writeTimeout)
+	err := cn.ws.Write(context.Background(), m.Type, m.Data)
+	if !cn.watchdog.Stop() {
+		<-cn.wdFired
+		return cn.cause
+	}
+	if err != nil {
+		return err
+	}
+	cn.c.stats.messagesSent.Add(1)
+	cn.c.stats.bytesSent.Add(uint64(len(m.Data)))
+	return nil
+}
+
+// writeDirect writes for OpenEvent.Send, bounded by ctx and the write
+// timeout. A write cut short mid-frame kills the connection.
+func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []byte) error {
+	if cn.isDead() {
+		return fmt.Errorf("resilientws: OpenEvent.Send: connection %d is gone: %w", cn.id, errConnGone)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cn.c.opts.writeTimeout)
+	defer cancel()
+	if err := cn.ws.Write(ctx, typ, data); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			cn.fail(fmt.Errorf("%w: OpenEvent.Send: %w", ErrWriteTimeout, err))
+		}
+		return fmt.Errorf("resilientws: OpenEvent.Send: %w", err)
+	}
+	cn.c.stats.messagesSent.Add(1)
+	cn.c.stats.bytesSent.Add(uint64(len(data)))
+	return nil
+}
+
+var errConnGone = errors.New("connection closed")
+
+// closeGracefully sends close 1000 and waits for the peer's answer at most
+// closeHandshakeTimeout; then the socket is simply closed.
+func (cn *connection) closeGracefully() {
+	fired := make(chan struct{})
+	t := time.AfterFunc(closeHandshakeTimeout, func() {
+		defer close(fired)
+		if !cn.raw.close() {
+			_ = cn.ws.CloseNow()
+		}
+	})
+	_ = cn.ws.Close(websocket.StatusNormalClosure, "")
+	if !t.Stop() {
+		<-fired
+	}
+}
+
+// stop joins the reader and the writer after making sure the socket is
+// closed.
+func (cn *connection) stop() {
+	cn.fail(errConnGone)
+	cn.wg.Wait()
+	cn.watchdog.Stop()
+}

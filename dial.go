@@ -1,0 +1,163 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// checkURL accepts ws, wss, http and https URLs with a host.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("resilientws: invalid URL %q: %w", raw, err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "wss", "http", "https":
+	case "":
+		return fmt.Errorf("resilientws: invalid URL %q: missing scheme (want ws, wss, http or https)", raw)
+	default:
+		return fmt.Errorf("resilientws: invalid URL %q: scheme %q is not ws, wss, http or https", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("resilientws: invalid URL %q: missing host", raw)
+	}
+	return nil
+}
+
+// rawConn holds the TCP connection under one dial, so that a close handshake
+// stuck on a dead peer can be cut short: coder/websocket's CloseNow waits for
+// a Close in flight.
+type rawConn struct {
+	mu sync.Mutex // guards c
+	c  net.Conn
+}
+
+func (r *rawConn) set(c net.Conn) {
+	r.mu.Lock()
+	r.c = c
+	r.mu.Unlock()
+}
+
+func (r *rawConn) close() bool {
+	r.mu.Lock()
+	c := r.c
+	r.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+type rawConnKey struct{}
+
+// dialHTTPClient returns the HTTP client the dials use: the user's (or the
+// default one) with a cloned transport that records each new TCP connection
+// in the dial's rawConn and keeps no idle connections. A transport that is
+// not an *http.Transport is used as is, without the recording.
+func dialHTTPClient(user *http.Client) *http.Client {
+	hc := &http.Client{}
+	if user != nil {
+		*hc = *user
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	tr, ok := base.(*http.Transport)
+	if !ok {
+		return hc
+	}
+	tr = tr.Clone()
+	tr.DisableKeepAlives = true
+	dial := tr.DialContext
+	if dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		dial = d.DialContext
+	}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
+				r.set(c)
+			}
+		}
+		return c, err
+	}
+	if dialTLS := tr.DialTLSContext; dialTLS != nil {
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialTLS(ctx, network, addr)
+			if err == nil {
+				if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
+					r.set(c)
+				}
+			}
+			return c, err
+		}
+	}
+	hc.Transport = tr
+	return hc
+}
+
+// dialOptions builds the per-client copy of the coder dial options.
+func dialOptions(o *options) websocket.DialOptions {
+	var d websocket.DialOptions
+	if o.dialOptions != nil {
+		d = *o.dialOptions
+	}
+	d.HTTPClient = dialHTTPClient(d.HTTPClient)
+	h := d.HTTPHeader.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	for k, v := range o.header {
+		h[k] = append([]string(nil), v...)
+	}
+	d.HTTPHeader = h
+	return d
+}
+
+// dial makes one connection attempt, bounded by the dial timeout and by stop.
+// A non-101 answer is returned as a *HandshakeError.
+func (c *Client) dial(stop context.Context) (*websocket.Conn, *rawConn, error) {
+	ctx, cancel := context.WithTimeout(stop, c.opts.dialTimeout)
+	defer cancel()
+	raw := &rawConn{}
+	ctx = context.WithValue(ctx, rawConnKey{}, raw)
+	opts := c.dialOpts // a copy: Dial may not keep it
+	ws, resp, err := websocket.Dial(ctx, c.url, &opts)
+	if err != nil {
+		raw.close()
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			he := &HandshakeError{
+				StatusCode: resp.StatusCode,
+				Header:     resp.Header,
+				RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+				Err:        err,
+			}
+			if resp.Body != nil {
+				he.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
+			}
+			return nil, nil, he
+		}
+		if stop.Err() != nil {
+			return nil, nil, ErrClosed
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("resilientws: dial %s: no handshake within %s: %w", c.url, c.opts.dialTimeout, err)
+		}
+		return nil, nil, fmt.Errorf("resilientws: dial %s: %w", c.url, err)
+	}
+	ws.SetReadLimit(c.opts.readLimit)
+	return ws, raw, nil
+}

@@ -1,0 +1,280 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Message is one WebSocket message, received or queued.
+type Message struct {
+	// Type is Text or Binary.
+	Type MessageType
+	// Data is the payload. A received Message's Data belongs to the callback
+	// that gets it.
+	Data []byte
+}
+
+// OpenEvent describes a connection that has just opened.
+type OpenEvent struct {
+	// Connection numbers the connections: 1 for the first, 2 after the first
+	// reconnect, and so on.
+	Connection int
+	// Subprotocol is the subprotocol the server chose, "" if none.
+	Subprotocol string
+
+	conn *connection
+}
+
+// Send writes one message on this connection at once, ahead of the send
+// queue, which is flushed only after OnOpen returns: use it to authenticate
+// or resubscribe. It fails once this connection is gone (the message is not
+// queued). The write is bounded by ctx and by the write timeout.
+func (e OpenEvent) Send(ctx context.Context, typ MessageType, data []byte) error {
+	if e.conn == nil {
+		return fmt.Errorf("resilientws: OpenEvent.Send: no connection: %w", ErrClosed)
+	}
+	if err := checkType(typ); err != nil {
+		return err
+	}
+	return e.conn.writeDirect(ctx, typ, data)
+}
+
+// CloseEvent describes the end of a connection that had opened.
+type CloseEvent struct {
+	// Code is the status from the peer's close frame, 1000 after the user's
+	// own Close, 1009 after a local read-limit overflow, and 1006
+	// (StatusAbnormalClosure) when no close frame came.
+	Code websocket.StatusCode
+	// Reason is the reason from the close frame, if any.
+	Reason string
+	// Err is why the connection ended; nil after the user's own Close.
+	Err error
+	// Reconnect tells whether the client will dial again.
+	Reconnect bool
+}
+
+// ReconnectEvent describes a dial about to be made after a wait.
+type ReconnectEvent struct {
+	// Attempt counts dials since the last successful open: 1 for the first
+	// retry.
+	Attempt int
+	// Delay is the wait that just ended, Retry-After and 1013 floors included.
+	Delay time.Duration
+	// Err is what caused the wait: the failed dial or the lost connection.
+	Err error
+}
+
+type eventKind uint8
+
+const (
+	evOpen eventKind = iota
+	evMessage
+	evClose
+	evError
+	evReconnecting
+	evDrop
+)
+
+// event is one callback to run. Only the fields of its kind are set.
+type event struct {
+	kind  eventKind
+	msg   Message
+	err   error
+	open  OpenEvent
+	close CloseEvent
+	rec   ReconnectEvent
+	gate  chan struct{} // evOpen: closed once OnOpen has returned
+}
+
+// Limits on received messages waiting for OnMessage; past them the reader
+// waits (backpressure), and the heartbeat does not count that against the
+// peer.
+const (
+	maxPendingMessages = 256
+	maxPendingBytes    = 4 << 20
+)
+
+// dispatcher runs every callback on one goroutine, in order, with no library
+// lock held. Lifecycle events are never refused; received messages are
+// bounded by maxPendingMessages and maxPendingBytes.
+//
+// Owner: the Client. Stop signal: stop(). Join point: done.
+type dispatcher struct {
+	opts *options
+
+	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space
+	queue    []event
+	head     int
+	msgs     int
+	msgBytes int
+	stopping bool
+	space    chan struct{} // closed and replaced when message room frees up
+
+	wake  chan struct{}   // capacity 1: something was queued or stop was called
+	after <-chan struct{} // the supervisor's end, awaited before done closes
+	done  chan struct{}   // closed when the event goroutine has ended
+	gid  atomic.Uint64 // the event goroutine's id, to detect calls from callbacks
+}
+
+func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
+	return &dispatcher{
+		opts:  o,
+		after: after,
+		space: make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+}
+
+func (d *dispatcher) start() { go d.run() }
+
+func (d *dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// post queues a lifecycle event. It never blocks.
+func (d *dispatcher) post(ev event) {
+	d.mu.Lock()
+	d.queue = append(d.queue, ev)
+	d.mu.Unlock()
+	d.signal()
+}
+
+// postMessage queues a received message, waiting while too many are pending.
+// It increments stalls when it starts and when it stops waiting (so an odd
+// value means "stalled now"), and returns false if cancel closed first.
+func (d *dispatcher) postMessage(m Message, cancel <-chan struct{}, stalls *atomic.Uint64) bool {
+	for {
+		d.mu.Lock()
+		if d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
+			d.queue = append(d.queue, event{kind: evMessage, msg: m})
+			d.msgs++
+			d.msgBytes += len(m.Data)
+			d.mu.Unlock()
+			d.signal()
+			return true
+		}
+		space := d.space
+		d.mu.Unlock()
+		stalls.Add(1) // odd: stalled
+		select {
+		case <-space:
+			stalls.Add(1)
+		case <-cancel:
+			stalls.Add(1)
+			return false
+		}
+	}
+}
+
+// stop makes the event goroutine exit once every queued event has run.
+func (d *dispatcher) stop() {
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
+	d.signal()
+}
+
+// inCallback reports whether the caller runs on the event goroutine.
+func (d *dispatcher) inCallback() bool {
+	id := d.gid.Load()
+	return id != 0 && id == goroutineID()
+}
+
+func (d *dispatcher) run() {
+	d.gid.Store(goroutineID())
+	for {
+		d.mu.Lock()
+		if d.head == len(d.queue) {
+			d.queue = d.queue[:0]
+			d.head = 0
+			if d.stopping {
+				d.mu.Unlock()
+				<-d.after // nothing posts after stop; wait for the supervisor to return
+				close(d.done)
+				return
+			}
+			d.mu.Unlock()
+			<-d.wake
+			continue
+		}
+		ev := d.queue[d.head]
+		d.queue[d.head] = event{}
+		d.head++
+		if ev.kind == evMessage {
+			d.msgs--
+			d.msgBytes -= len(ev.msg.Data)
+			close(d.space)
+			d.space = make(chan struct{})
+		}
+		d.mu.Unlock()
+		d.deliver(ev)
+	}
+}
+
+func (d *dispatcher) deliver(ev event) {
+	o := d.opts
+	switch ev.kind {
+	case evOpen:
+		if o.onOpen != nil {
+			d.guard("OnOpen", func() { o.onOpen(ev.open) })
+		}
+		close(ev.gate)
+	case evMessage:
+		if o.onMessage != nil {
+			d.guard("OnMessage", func() { o.onMessage(ev.msg) })
+		}
+	case evClose:
+		if o.onClose != nil {
+			d.guard("OnClose", func() { o.onClose(ev.close) })
+		}
+	case evError:
+		if o.onError != nil {
+			d.guard("OnError", func() { o.onError(ev.err) })
+		}
+	case evReconnecting:
+		if o.onReconnecting != nil {
+			d.guard("OnReconnecting", func() { o.onReconnecting(ev.rec) })
+		}
+	case evDrop:
+		if o.onDrop != nil {
+			d.guard("OnDrop", func() { o.onDrop(ev.msg, ev.err) })
+		}
+	}
+}
+
+// guard runs f, turning a panic into an OnError report (a panic in OnError
+// itself is dropped, to avoid a loop).
+func (d *dispatcher) guard(name string, f func()) {
+	defer func() {
+		if v := recover(); v != nil && name != "OnError" && d.opts.onError != nil {
+			err := &PanicError{Callback: name, Value: v}
+			d.guard("OnError", func() { d.opts.onError(err) })
+		}
+	}()
+	f()
+}
+
+// goroutineID returns the current goroutine's id, parsed from its stack
+// header ("goroutine 42 [running]:"). Only used off the hot path.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}

@@ -1,0 +1,355 @@
+package resilientws
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
+)
+
+// Defaults. Each is documented on the option that changes it.
+const (
+	// DefaultHeartbeatInterval is how often a ping is sent (WithHeartbeat).
+	DefaultHeartbeatInterval = 30 * time.Second
+	// DefaultHeartbeatTimeout is how long a pong may take (WithHeartbeat).
+	DefaultHeartbeatTimeout = 5 * time.Second
+	// DefaultDialTimeout bounds one dial, handshake included (WithDialTimeout).
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultReadLimit is the largest message accepted (WithReadLimit).
+	DefaultReadLimit = 1 << 20
+	// DefaultWriteTimeout bounds one write (WithWriteTimeout).
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultStableAfter is how long a connection must stay open before the
+	// backoff is reset (WithStableAfter).
+	DefaultStableAfter = 10 * time.Second
+	// DefaultDrainTimeout is how long Close lets the queue drain before it
+	// abandons what is left.
+	DefaultDrainTimeout = 3 * time.Second
+	// DefaultQueueMessages is the send queue's message limit (WithQueue).
+	DefaultQueueMessages = 1024
+	// DefaultQueueBytes is the send queue's byte limit (WithQueue).
+	DefaultQueueBytes = 1 << 20
+	// DefaultBackoffInitial is the default backoff's first delay, before jitter.
+	DefaultBackoffInitial = time.Second
+	// DefaultBackoffMax caps the default backoff's delays, jitter included.
+	DefaultBackoffMax = 30 * time.Second
+	// DefaultBackoffMultiplier is the default backoff's growth factor.
+	DefaultBackoffMultiplier = 2.0
+	// DefaultBackoffJitter is the default backoff's randomization factor: each
+	// delay is drawn uniformly within ±50 % of the current interval.
+	DefaultBackoffJitter = 0.5
+	// TryAgainLaterDelay is the least wait after the server closed with 1013
+	// (Try Again Later), applied to every backoff policy.
+	TryAgainLaterDelay = 30 * time.Second
+
+	// closeHandshakeTimeout bounds the close handshake at shutdown; after it
+	// the socket is simply closed.
+	closeHandshakeTimeout = time.Second
+	// maxRetryAfter caps a server's Retry-After so that a hostile or broken
+	// value cannot park the client for days.
+	maxRetryAfter = 10 * time.Minute
+)
+
+// Overflow says what Send does when the send queue is full.
+type Overflow int
+
+const (
+	// OverflowReject makes Send return ErrQueueFull. The default.
+	OverflowReject Overflow = iota
+	// OverflowDropOldest evicts the oldest queued message (never the one being
+	// written) and reports it through OnDrop with ErrQueueFull.
+	OverflowDropOldest
+	// OverflowBlock makes Send wait for room until its ctx ends.
+	OverflowBlock
+)
+
+// String returns the constant's name.
+func (o Overflow) String() string {
+	switch o {
+	case OverflowReject:
+		return "OverflowReject"
+	case OverflowDropOldest:
+		return "OverflowDropOldest"
+	case OverflowBlock:
+		return "OverflowBlock"
+	}
+	return fmt.Sprintf("Overflow(%d)", int(o))
+}
+
+// Option configures a Client. Options are applied by New, in order, over the
+// defaults; New reports the first invalid one.
+type Option interface {
+	apply(*options) error
+}
+
+type optionFunc func(*options) error
+
+func (f optionFunc) apply(o *options) error {
+	if f == nil {
+		return errors.New("nil option")
+	}
+	return f(o)
+}
+
+// options holds a client's whole configuration, fixed at New.
+type options struct {
+	onOpen         func(OpenEvent)
+	onMessage      func(Message)
+	onClose        func(CloseEvent)
+	onError        func(error)
+	onReconnecting func(ReconnectEvent)
+	onDrop         func(Message, error)
+
+	heartbeatInterval time.Duration
+	heartbeatTimeout  time.Duration
+
+	newBackoff  func() backoff.BackOff
+	policy      func(error) bool
+	stableAfter time.Duration
+
+	queueMessages int
+	queueBytes    int
+	overflow      Overflow
+
+	header       http.Header
+	dialOptions  *websocket.DialOptions
+	dialTimeout  time.Duration
+	readLimit    int64
+	writeTimeout time.Duration
+	logger       *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		heartbeatInterval: DefaultHeartbeatInterval,
+		heartbeatTimeout:  DefaultHeartbeatTimeout,
+		newBackoff:        DefaultBackoff,
+		policy:            DefaultReconnectPolicy,
+		stableAfter:       DefaultStableAfter,
+		queueMessages:     DefaultQueueMessages,
+		queueBytes:        DefaultQueueBytes,
+		overflow:          OverflowReject,
+		dialTimeout:       DefaultDialTimeout,
+		readLimit:         DefaultReadLimit,
+		writeTimeout:      DefaultWriteTimeout,
+	}
+}
+
+// errNilFunc is wrapped by the error New returns for a nil function option.
+var errNilFunc = errors.New("nil function")
+
+// nilFunc is the option standing for a nil function passed to name: New
+// rejects it.
+func nilFunc(name string) Option {
+	return optionFunc(func(*options) error { return fmt.Errorf("%s: %w", name, errNilFunc) })
+}
+
+// OnOpen sets the function called each time a connection opens, before any
+// OnMessage of that connection and before the send queue is flushed on it:
+// what it writes with OpenEvent.Send (authentication, resubscription) goes
+// out first. It runs on the event goroutine.
+func OnOpen(f func(OpenEvent)) Option {
+	if f == nil {
+		return nilFunc("OnOpen")
+	}
+	return optionFunc(func(o *options) error { o.onOpen = f; return nil })
+}
+
+// OnMessage sets the function called for each message received, in order, on
+// the event goroutine. It owns Message.Data. A slow OnMessage applies
+// backpressure to the reader but is never taken for a dead peer.
+func OnMessage(f func(Message)) Option {
+	if f == nil {
+		return nilFunc("OnMessage")
+	}
+	return optionFunc(func(o *options) error { o.onMessage = f; return nil })
+}
+
+// OnClose sets the function called exactly once for every connection that
+// opened, after its last OnMessage, including the final one at Close (with
+// Reconnect false). It runs on the event goroutine.
+func OnClose(f func(CloseEvent)) Option {
+	if f == nil {
+		return nilFunc("OnClose")
+	}
+	return optionFunc(func(o *options) error { o.onClose = f; return nil })
+}
+
+// OnError sets the function that receives every failed dial, every
+// connection lost without a close frame, heartbeat and write timeouts, a
+// local read-limit overflow and every callback panic (as *PanicError). A
+// clean close frame from the server is reported through OnClose only. It runs
+// on the event goroutine.
+func OnError(f func(error)) Option {
+	if f == nil {
+		return nilFunc("OnError")
+	}
+	return optionFunc(func(o *options) error { o.onError = f; return nil })
+}
+
+// OnReconnecting sets the function called when a wait between connections is
+// over, just before the next dial. It runs on the event goroutine.
+func OnReconnecting(f func(ReconnectEvent)) Option {
+	if f == nil {
+		return nilFunc("OnReconnecting")
+	}
+	return optionFunc(func(o *options) error { o.onReconnecting = f; return nil })
+}
+
+// OnDrop sets the function that receives every message accepted by Send that
+// left the queue without being written, with the reason: ErrQueueFull
+// (OverflowDropOldest) or ErrClosed (shutdown, or the client stopped for
+// good). It runs on the event goroutine.
+func OnDrop(f func(Message, error)) Option {
+	if f == nil {
+		return nilFunc("OnDrop")
+	}
+	return optionFunc(func(o *options) error { o.onDrop = f; return nil })
+}
+
+// WithHeartbeat sets the protocol ping interval and the time a pong may
+// take. A connection whose pong is late is dropped at once and reported with
+// ErrHeartbeatTimeout. An interval of 0 turns the heartbeat off; a negative
+// value is an error, and so is a timeout of 0 while the heartbeat is on.
+// Defaults to DefaultHeartbeatInterval and DefaultHeartbeatTimeout.
+func WithHeartbeat(interval, timeout time.Duration) Option {
+	return optionFunc(func(o *options) error {
+		if interval < 0 || timeout < 0 {
+			return fmt.Errorf("WithHeartbeat: negative duration (interval %s, timeout %s)", interval, timeout)
+		}
+		if interval > 0 && timeout == 0 {
+			return errors.New("WithHeartbeat: timeout must be positive when the heartbeat is on")
+		}
+		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout
+		return nil
+	})
+}
+
+// WithBackoff sets the factory of the reconnect delay policy. It is called
+// once per client, by New: BackOff values are stateful and not safe to share.
+// A policy that returns backoff.Stop ends the client with ErrBackoffStopped.
+// Defaults to DefaultBackoff.
+func WithBackoff(f func() backoff.BackOff) Option {
+	if f == nil {
+		return nilFunc("WithBackoff")
+	}
+	return optionFunc(func(o *options) error { o.newBackoff = f; return nil })
+}
+
+// WithReconnectPolicy sets the function that decides, for each failed dial or
+// lost connection, whether to try again (true) or stop the client with that
+// cause (false). It never sees the user's own Close. Defaults to
+// DefaultReconnectPolicy.
+func WithReconnectPolicy(f func(cause error) bool) Option {
+	if f == nil {
+		return nilFunc("WithReconnectPolicy")
+	}
+	return optionFunc(func(o *options) error { o.policy = f; return nil })
+}
+
+// WithStableAfter sets how long a connection must stay open before the
+// backoff is reset, so that a server that accepts and drops at once cannot
+// cause a tight loop. Defaults to DefaultStableAfter.
+func WithStableAfter(d time.Duration) Option {
+	return optionFunc(func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("WithStableAfter: negative duration %s", d)
+		}
+		o.stableAfter = d
+		return nil
+	})
+}
+
+// WithQueue sets the send queue's limits, in messages and in bytes (both must
+// be positive), and what Send does when it is full. Defaults to
+// DefaultQueueMessages, DefaultQueueBytes and OverflowReject.
+func WithQueue(maxMessages, maxBytes int, overflow Overflow) Option {
+	return optionFunc(func(o *options) error {
+		if maxMessages <= 0 || maxBytes <= 0 {
+			return fmt.Errorf("WithQueue: limits must be positive (messages %d, bytes %d)", maxMessages, maxBytes)
+		}
+		if overflow < OverflowReject || overflow > OverflowBlock {
+			return fmt.Errorf("WithQueue: unknown overflow rule %d", int(overflow))
+		}
+		o.queueMessages, o.queueBytes, o.overflow = maxMessages, maxBytes, overflow
+		return nil
+	})
+}
+
+// WithHeader adds headers to every handshake request (for example
+// Authorization). They take precedence over DialOptions.HTTPHeader. Defaults
+// to none.
+func WithHeader(h http.Header) Option {
+	return optionFunc(func(o *options) error {
+		o.header = h.Clone()
+		return nil
+	})
+}
+
+// WithDialOptions sets the coder/websocket dial options (subprotocols, HTTP
+// client, compression...). They are copied, never modified. Defaults to none.
+func WithDialOptions(d *websocket.DialOptions) Option {
+	return optionFunc(func(o *options) error {
+		if d == nil {
+			return errors.New("WithDialOptions: nil *websocket.DialOptions")
+		}
+		cp := *d
+		o.dialOptions = &cp
+		return nil
+	})
+}
+
+// WithDialTimeout bounds each dial, TCP connect, TLS and handshake included.
+// It must be positive. Defaults to DefaultDialTimeout.
+func WithDialTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithDialTimeout: must be positive, got %s", d)
+		}
+		o.dialTimeout = d
+		return nil
+	})
+}
+
+// WithReadLimit sets the largest message, in bytes, the client accepts. A
+// larger one is reported through OnError, and the connection is replaced
+// (CloseEvent.Code 1009). It must be positive. Defaults to DefaultReadLimit.
+func WithReadLimit(n int64) Option {
+	return optionFunc(func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("WithReadLimit: must be positive, got %d", n)
+		}
+		o.readLimit = n
+		return nil
+	})
+}
+
+// WithWriteTimeout bounds each write: a write that cannot finish in time
+// marks the connection dead (ErrWriteTimeout) and the message is written
+// again after the reconnect. It must be positive. Defaults to
+// DefaultWriteTimeout.
+func WithWriteTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("WithWriteTimeout: must be positive, got %s", d)
+		}
+		o.writeTimeout = d
+		return nil
+	})
+}
+
+// WithLogger makes the client log state changes at Info and detail at Debug.
+// Defaults to no logging at all.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) error {
+		if l == nil {
+			return errors.New("WithLogger: nil *slog.Logger")
+		}
+		o.logger = l
+		return nil
+	})
+}

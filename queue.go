@@ -1,0 +1,280 @@
+package resilientws
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// queued is one message accepted by Send.
+type queued struct {
+	msg Message
+	seq uint64
+}
+
+// flushWaiter is a Flush call waiting for every message up to seq to leave
+// the queue.
+type flushWaiter struct {
+	seq  uint64
+	err  error         // the first drop reason among its messages
+	done chan struct{} // closed when they have all left
+}
+
+// sendQueue is the bounded FIFO between Send and the writer. Messages leave
+// it only by being written (pop) or dropped (a rule the user chose), and
+// every drop is handed to the drop function.
+//
+// The head message is in flight while the writer writes it: it counts in
+// bytes and is never evicted by OverflowDropOldest. Safe for concurrent use.
+type sendQueue struct {
+	maxMsgs  int
+	maxBytes int
+	overflow Overflow
+
+	mu       sync.Mutex // guards every field below
+	items    []queued   // items[head:] are queued, oldest first
+	head     int
+	bytes    int
+	nextSeq  uint64
+	inFlight bool          // items[head] is being written
+	closed   error         // non-nil once the queue refuses new messages
+	room     chan struct{} // closed and replaced when room frees up
+	waiters  []*flushWaiter
+
+	ready chan struct{} // capacity 1: there is something to write
+}
+
+func newSendQueue(maxMsgs, maxBytes int, overflow Overflow) *sendQueue {
+	return &sendQueue{
+		maxMsgs:  maxMsgs,
+		maxBytes: maxBytes,
+		overflow: overflow,
+		room:     make(chan struct{}),
+		ready:    make(chan struct{}, 1),
+	}
+}
+
+// push queues m (whose Data the queue now owns). Messages evicted to make
+// room are passed to drop, outside the lock.
+func (q *sendQueue) push(ctx context.Context, m Message, drop func(Message, error)) error {
+	if len(m.Data) > q.maxBytes {
+		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
+	}
+	for {
+		q.mu.Lock()
+		if q.closed != nil {
+			err := q.closed
+			q.mu.Unlock()
+			return err
+		}
+		n := len(q.items) - q.head
+		if n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes {
+			q.nextSeq++
+			q.items = append(q.items, queued{msg: m, seq: q.nextSeq})
+			q.bytes += len(m.Data)
+			q.mu.Unlock()
+			q.signal()
+			return nil
+		}
+		switch q.overflow {
+		case OverflowDropOldest:
+			var evicted []queued
+			for {
+				first := q.head
+				if q.inFlight {
+					first++
+				}
+				n = len(q.items) - q.head
+				if first >= len(q.items) || (n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes) {
+					break
+				}
+				evicted = append(evicted, q.removeLocked(first, ErrQueueFull))
+			}
+			q.mu.Unlock()
+			for _, e := range evicted {
+				drop(e.msg, ErrQueueFull)
+			}
+			// Loop: room was made, unless only the in-flight message is left,
+			// in which case we wait for it like OverflowBlock.
+			if len(evicted) > 0 {
+				continue
+			}
+			q.mu.Lock()
+			fallthrough
+		case OverflowBlock:
+			room := q.room
+			q.mu.Unlock()
+			select {
+			case <-room:
+			case <-ctx.Done():
+				return fmt.Errorf("resilientws: waiting for room in the send queue: %w", ctx.Err())
+			}
+		default:
+			q.mu.Unlock()
+			return fmt.Errorf("%w (%d messages, %d bytes queued)", ErrQueueFull, n, q.bytes)
+		}
+	}
+}
+
+// removeLocked takes items[i] out of the queue, reporting reason to the
+// flush waiters that cover it. q.mu must be held.
+func (q *sendQueue) removeLocked(i int, reason error) queued {
+	it := q.items[i]
+	copy(q.items[i:], q.items[i+1:])
+	q.items[len(q.items)-1] = queued{}
+	q.items = q.items[:len(q.items)-1]
+	q.bytes -= len(it.msg.Data)
+	q.left(it.seq, reason)
+	return it
+}
+
+// left updates the flush waiters after message seq left the queue, written
+// (reason nil) or dropped. q.mu must be held.
+func (q *sendQueue) left(seq uint64, reason error) {
+	close(q.room)
+	q.room = make(chan struct{})
+	oldest := q.nextSeq + 1
+	if q.head < len(q.items) {
+		oldest = q.items[q.head].seq
+	}
+	keep := q.waiters[:0]
+	for _, w := range q.waiters {
+		if reason != nil && seq <= w.seq && w.err == nil {
+			w.err = reason
+		}
+		if oldest > w.seq {
+			close(w.done)
+			continue
+		}
+		keep = append(keep, w)
+	}
+	for i := len(keep); i < len(q.waiters); i++ {
+		q.waiters[i] = nil
+	}
+	q.waiters = keep
+}
+
+func (q *sendQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// peek returns the oldest message and marks it in flight; ok is false when
+// the queue is empty.
+func (q *sendQueue) peek() (m Message, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.items) {
+		return Message{}, false
+	}
+	q.inFlight = true
+	return q.items[q.head].msg, true
+}
+
+// settle ends the write of the in-flight message: written removes it,
+// otherwise it stays at the head for the next connection.
+func (q *sendQueue) settle(written bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.inFlight = false
+	if !written {
+		close(q.room) // OverflowDropOldest may evict it now
+		q.room = make(chan struct{})
+		return
+	}
+	it := q.items[q.head]
+	q.items[q.head] = queued{}
+	q.head++
+	q.bytes -= len(it.msg.Data)
+	if q.head == len(q.items) {
+		q.items = q.items[:0]
+		q.head = 0
+	} else if q.head > 64 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	q.left(it.seq, nil)
+}
+
+// flushWait registers a waiter for everything queued now; nil when the queue
+// is empty.
+func (q *sendQueue) flushWait() *flushWaiter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.items) {
+		return nil
+	}
+	w := &flushWaiter{seq: q.nextSeq, done: make(chan struct{})}
+	q.waiters = append(q.waiters, w)
+	return w
+}
+
+// forget removes a waiter whose Flush gave up.
+func (q *sendQueue) forget(w *flushWaiter) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, x := range q.waiters {
+		if x == w {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			return
+		}
+	}
+}
+
+// waiterErr reads a finished waiter's result.
+func (q *sendQueue) waiterErr(w *flushWaiter) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return w.err
+}
+
+// close refuses new messages with err and returns, and removes, everything
+// still queued; each removed message is reported to the flush waiters with
+// err.
+func (q *sendQueue) close(err error) []Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed == nil {
+		q.closed = err
+	}
+	var out []Message
+	for q.head < len(q.items) {
+		it := q.items[q.head]
+		q.items[q.head] = queued{}
+		q.head++
+		q.bytes -= len(it.msg.Data)
+		out = append(out, it.msg)
+		q.left(it.seq, err)
+	}
+	q.items, q.head, q.inFlight = nil, 0, false
+	return out
+}
+
+// refuse makes later pushes fail with err without touching what is queued.
+func (q *sendQueue) refuse(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed == nil {
+		q.closed = err
+	}
+	close(q.room) // wake blocked senders so they see err
+	q.room = make(chan struct{})
+}
+
+// buffered returns the bytes queued, the in-flight message included.
+func (q *sendQueue) buffered() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+// length returns the number of messages queued.
+func (q *sendQueue) length() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) - q.head
+}
