@@ -121,7 +121,7 @@ type dispatcher struct {
 	wake  chan struct{}   // capacity 1: something was queued or stop was called
 	after <-chan struct{} // the supervisor's end, awaited before done closes
 	done  chan struct{}   // closed when the event goroutine has ended
-	gid  atomic.Uint64 // the event goroutine's id, to detect calls from callbacks
+	gid   atomic.Uint64   // the event goroutine's id, to detect calls from callbacks
 }
 
 func newDispatcher(o *options, after <-chan struct{}) *dispatcher {

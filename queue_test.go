@@ -1,0 +1,233 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// An unstarted client's queue: nothing writes it, so its limits are easy to
+// observe.
+
+func TestQueueRejectWhenFull(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/", WithQueue(3, 100, OverflowReject))
+	for i := range 3 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SendText(context.Background(), "3"); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send on a full queue = %v, want ErrQueueFull", err)
+	}
+	if err := c.Send(context.Background(), Binary, make([]byte, 101)); !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send of a message over the byte limit = %v", err)
+	}
+	if err := c.Send(context.Background(), MessageType(9), nil); err == nil {
+		t.Fatal("Send accepted an invalid message type")
+	}
+	if c.BufferedAmount() != 3 {
+		t.Fatalf("BufferedAmount = %d", c.BufferedAmount())
+	}
+	// Close before Start: everything queued is reported, then Done closes.
+	err := c.Close()
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "3 queued message(s) abandoned") {
+		t.Fatalf("Close = %v, want 3 abandoned", err)
+	}
+	drops := r.of("drop")
+	if len(drops) != 3 || string(drops[0].msg.Data) != "0" || !errors.Is(drops[2].err, ErrClosed) {
+		t.Fatalf("drops %v", drops)
+	}
+	if c.Stats().Dropped != 3 || c.State() != StateClosed {
+		t.Fatalf("stats %+v state %s", c.Stats(), c.State())
+	}
+}
+
+func TestQueueDropOldest(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/", WithQueue(3, 6, OverflowDropOldest))
+	for _, s := range []string{"a", "b", "c", "d", "eeee"} {
+		if err := c.SendText(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "d" evicted "a" (3 messages at most); "eeee" evicted "b" (6 bytes at
+	// most: c, d and eeee fit).
+	if got := c.BufferedAmount(); got != 6 {
+		t.Fatalf("BufferedAmount = %d, want 6", got)
+	}
+	c.Close()
+	var got []string
+	for _, d := range r.of("drop") {
+		got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "full", false: "closed"}[errors.Is(d.err, ErrQueueFull)])
+	}
+	if want := "a:full b:full c:closed d:closed eeee:closed"; strings.Join(got, " ") != want {
+		t.Fatalf("drops %v, want %s", got, want)
+	}
+}
+
+func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/", WithQueue(1, 10, OverflowBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendText(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := c.SendText(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("blocked Send = %v, want the ctx's deadline", err)
+	}
+	// Close wakes a blocked sender with ErrClosed.
+	blocked := make(chan error, 1)
+	go func() { blocked <- c.SendText(context.Background(), "c") }()
+	c.Close()
+	if err := <-blocked; !errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked Send after Close = %v", err)
+	}
+}
+
+func TestQueueBlockResumesWhenWritten(t *testing.T) {
+	srv := newTestServer(t)
+	c, err := New(srv.URL(), WithQueue(1, 10, OverflowBlock), fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := serverText(srv.WaitReceived(20, wait)); !equal(got, numbered(20)) {
+		t.Fatalf("server got %v", got)
+	}
+}
+
+func TestFlushReportsDrops(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/", fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SendText(context.Background(), "x")
+	res := make(chan error, 1)
+	go func() { res <- c.Flush(context.Background()) }()
+	waitUntil(t, "Flush to wait", wait, func() bool {
+		c.queue.mu.Lock()
+		defer c.queue.mu.Unlock()
+		return len(c.queue.waiters) == 1
+	})
+	c.Close()
+	if err := <-res; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Flush = %v, want an error wrapping ErrClosed", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush with an empty queue = %v", err)
+	}
+}
+
+func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
+	srv := newTestServer(t)
+	var sendErr error
+	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(e OpenEvent) {
+		sendErr = e.Send(context.Background(), Text, []byte("auth "+strconv.Itoa(e.Connection)))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SendText(context.Background(), "queued 1")
+	c.SendText(context.Background(), "queued 2")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := serverText(srv.WaitReceived(3, wait))
+	if want := []string{"auth 1", "queued 1", "queued 2"}; !equal(got, want) {
+		t.Fatalf("server got %v, want %v", got, want)
+	}
+	if err := c.Close(); err != nil || sendErr != nil {
+		t.Fatalf("Close %v, OpenEvent.Send %v", err, sendErr)
+	}
+}
+
+func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
+	srv := newTestServer(t)
+	closed := make(chan websocket.StatusCode, 1)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				closed <- websocket.CloseStatus(err)
+				return
+			}
+			srv.record(Message{Type: Text, Data: data})
+		}
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	for i := range 200 {
+		c.SendText(context.Background(), strconv.Itoa(i))
+	}
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := serverText(srv.Received()); !equal(got, numbered(200)) {
+		t.Fatalf("server got %d messages before the close", len(got))
+	}
+	if code := <-closed; code != websocket.StatusNormalClosure {
+		t.Fatalf("server saw close %d, want 1000", code)
+	}
+}
+
+func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
+	srv := newTestServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	p.Stall()
+	big := make([]byte, 8<<20) // more than the socket buffers hold
+	for range 3 {
+		if err := c.Send(context.Background(), Binary, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.Shutdown(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("Shutdown = %v, want abandoned messages", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Shutdown took %s on a stalled link", took)
+	}
+	drops := r.of("drop")
+	if len(drops) == 0 || !errors.Is(drops[0].err, ErrClosed) {
+		t.Fatalf("drops %v", drops)
+	}
+	if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
+		t.Fatalf("close events %v", cl)
+	}
+	t.Logf("Shutdown on a stalled link took %s, abandoned %d", took, len(drops))
+}

@@ -1,0 +1,221 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
+)
+
+func closeErr(code websocket.StatusCode) error {
+	return fmt.Errorf("wrapped: %w", websocket.CloseError{Code: code, Reason: "r"})
+}
+
+func TestDefaultReconnectPolicy(t *testing.T) {
+	cases := []struct {
+		name  string
+		cause error
+		want  bool
+	}{
+		{"EOF", io.EOF, true},
+		{"reset", syscall.ECONNRESET, true},
+		{"refused", syscall.ECONNREFUSED, true},
+		{"heartbeat", ErrHeartbeatTimeout, true},
+		{"write timeout", ErrWriteTimeout, true},
+		{"local too big", fmt.Errorf("x: %w", websocket.ErrMessageTooBig), true},
+		{"400", &HandshakeError{StatusCode: 400}, false},
+		{"401", &HandshakeError{StatusCode: 401}, false},
+		{"403", &HandshakeError{StatusCode: 403}, false},
+		{"404", &HandshakeError{StatusCode: 404}, false},
+		{"408", &HandshakeError{StatusCode: 408}, true},
+		{"429", &HandshakeError{StatusCode: 429}, true},
+		{"200", &HandshakeError{StatusCode: 200}, true},
+		{"500", &HandshakeError{StatusCode: 500}, true},
+		{"503", &HandshakeError{StatusCode: 503}, true},
+	}
+	for _, code := range []websocket.StatusCode{1000, 1001, 1005, 1006, 1011, 1012, 1013, 4000, 4500, 4999} {
+		cases = append(cases, struct {
+			name  string
+			cause error
+			want  bool
+		}{fmt.Sprint(int(code)), closeErr(code), true})
+	}
+	for _, code := range []websocket.StatusCode{1002, 1003, 1007, 1008, 1009, 1010} {
+		cases = append(cases, struct {
+			name  string
+			cause error
+			want  bool
+		}{fmt.Sprint(int(code)), closeErr(code), false})
+	}
+	for _, tc := range cases {
+		if got := DefaultReconnectPolicy(tc.cause); got != tc.want {
+			t.Errorf("%s: DefaultReconnectPolicy = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
+	r := newReconnector(DefaultBackoff())
+	var first time.Duration
+	for i := range 10000 {
+		d, err := r.next(io.EOF)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if i == 0 {
+			first = d
+		}
+		if d <= 0 || d > DefaultBackoffMax {
+			t.Fatalf("call %d: delay %s outside (0, %s]", i, d, DefaultBackoffMax)
+		}
+	}
+	if first < DefaultBackoffInitial/2 || first > DefaultBackoffInitial*3/2 {
+		t.Fatalf("first delay %s, want 1s ±50%%", first)
+	}
+	// Elapsed time is not what stops backoff/v4's default: check that ours
+	// survives a long outage too, with a clock 20 minutes ahead.
+	eb := DefaultBackoff().(*backoff.ExponentialBackOff)
+	eb.Clock = fakeClock{time.Now().Add(20 * time.Minute)}
+	if eb.NextBackOff() == backoff.Stop {
+		t.Fatal("default backoff gives up after a long outage")
+	}
+	r.reset()
+	if d, _ := r.next(io.EOF); d > DefaultBackoffInitial*3/2 {
+		t.Fatalf("after reset the delay is %s", d)
+	}
+}
+
+type fakeClock struct{ t time.Time }
+
+func (c fakeClock) Now() time.Time { return c.t }
+
+func TestDelayFloors(t *testing.T) {
+	r := newReconnector(backoff.NewConstantBackOff(time.Millisecond))
+	cases := []struct {
+		cause error
+		want  time.Duration
+	}{
+		{io.EOF, time.Millisecond},
+		{closeErr(websocket.StatusTryAgainLater), TryAgainLaterDelay},
+		{&HandshakeError{StatusCode: 503, RetryAfter: 7 * time.Second}, 7 * time.Second},
+		{&HandshakeError{StatusCode: 429}, time.Millisecond},
+	}
+	for _, tc := range cases {
+		if d, err := r.next(tc.cause); err != nil || d != tc.want {
+			t.Errorf("next(%v) = %s, %v; want %s", tc.cause, d, err, tc.want)
+		}
+	}
+	stop := newReconnector(&backoff.StopBackOff{})
+	if _, err := stop.next(io.EOF); !errors.Is(err, ErrBackoffStopped) {
+		t.Fatalf("StopBackOff: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cases := map[string]time.Duration{
+		"":                              0,
+		"0":                             0,
+		"-5":                            0,
+		"7":                             7 * time.Second,
+		" 30 ":                          30 * time.Second,
+		"abc":                           0,
+		"99999999999999999999":          0,
+		"99999999":                      maxRetryAfter,
+		"Thu, 01 Jan 2026 12:00:10 GMT": 10 * time.Second,
+		"Thu, 01 Jan 2026 11:00:00 GMT": 0,
+		"Fri, 02 Jan 2026 12:00:00 GMT": maxRetryAfter,
+	}
+	for in, want := range cases {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestHandshakeErrorMessage(t *testing.T) {
+	inner := errors.New("dial failed")
+	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
+	if !errors.Is(e, inner) {
+		t.Fatal("HandshakeError does not unwrap")
+	}
+	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
+		t.Fatalf("Error() = %q", got)
+	}
+}
+
+func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(context.Context, *websocket.Conn, int) {}) // accept, then drop at once
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff {
+		return backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
+			backoff.WithRandomizationFactor(0), backoff.WithMultiplier(2), backoff.WithMaxElapsedTime(0))
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("reconnecting", 5, wait)
+	c.Close()
+	var delays []time.Duration
+	for _, e := range r.of("reconnecting")[:5] {
+		if e.rec.Attempt != 1 {
+			t.Fatalf("attempt %d after an open, want 1", e.rec.Attempt)
+		}
+		delays = append(delays, e.rec.Delay)
+	}
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond}
+	for i := range want {
+		if delays[i] != want[i] {
+			t.Fatalf("delays %v, want %v: the backoff was reset by connections that did not last", delays, want)
+		}
+	}
+}
+
+func TestBackoffResetAfterAStableConnection(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n <= 3 {
+			return // drop at once
+		}
+		srv.echo(ctx, c)
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithStableAfter(0), WithBackoff(func() backoff.BackOff {
+		return backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
+			backoff.WithRandomizationFactor(0), backoff.WithMultiplier(2), backoff.WithMaxElapsedTime(0))
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 4, wait)
+	for _, e := range r.of("reconnecting") {
+		if e.rec.Delay != 10*time.Millisecond {
+			t.Fatalf("delay %s after a connection that counted as stable, want the initial 10ms", e.rec.Delay)
+		}
+	}
+}
+
+func TestBackoffStopEndsTheClient(t *testing.T) {
+	srv := newTestServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Millisecond), 2) }))
+	if err := c.Run(context.Background()); !errors.Is(err, ErrBackoffStopped) {
+		t.Fatalf("Run = %v, want ErrBackoffStopped", err)
+	}
+	var he *HandshakeError
+	if !errors.Is(c.Err(), ErrBackoffStopped) || !errors.As(c.Err(), &he) {
+		t.Fatalf("Err() = %v, want ErrBackoffStopped carrying the last cause", c.Err())
+	}
+	if n := len(r.of("reconnecting")); n != 2 {
+		t.Fatalf("%d retries, want 2", n)
+	}
+}
