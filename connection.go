@@ -119,7 +119,9 @@ func (cn *connection) readLoop() {
 		if c.opts.onMessage == nil {
 			continue
 		}
-		if !c.disp.postMessage(Message{Type: typ, Data: data}, cn.dead, &cn.stalls) {
+		// Wait for room even if the connection dies meanwhile, so what was
+		// read is delivered; only the user's Close gives up on it.
+		if !c.disp.postMessage(Message{Type: typ, Data: data}, c.stop.Done(), &cn.stalls) {
 			return
 		}
 	}

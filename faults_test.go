@@ -1,0 +1,278 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+)
+
+func TestReadLimitOverflowReconnectsWith1009(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		size := 100
+		if n == 1 {
+			size = 2000
+		}
+		c.Write(ctx, websocket.MessageBinary, make([]byte, size))
+		c.Read(ctx)
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithReadLimit(1000))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e := r.waitKind("error", 1, wait)
+	if !errors.Is(e.err, websocket.ErrMessageTooBig) {
+		t.Fatalf("OnError got %v, want ErrMessageTooBig", e.err)
+	}
+	cl := r.waitKind("close", 1, wait).close
+	if cl.Code != websocket.StatusMessageTooBig || !cl.Reconnect {
+		t.Fatalf("close event %+v, want 1009 with reconnect", cl)
+	}
+	if m := r.waitKind("message", 1, wait); len(m.msg.Data) != 100 {
+		t.Fatalf("first message delivered has %d bytes, want the 100 of connection 2", len(m.msg.Data))
+	}
+}
+
+func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
+	srv := newTestServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithWriteTimeout(time.Second),
+		WithQueue(10, 32<<20, OverflowReject))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	p.Stall()
+	big := bytes.Repeat([]byte("x"), 16<<20) // more than the socket buffers hold
+	if err := c.Send(context.Background(), Binary, big); err != nil {
+		t.Fatal(err)
+	}
+	e := r.wait("a write timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrWriteTimeout) })
+	_ = e
+	cl := r.waitKind("close", 1, wait).close
+	if cl.Code != websocket.StatusAbnormalClosure || !cl.Reconnect || !errors.Is(cl.Err, ErrWriteTimeout) {
+		t.Fatalf("close event %+v", cl)
+	}
+	p.Pass()
+	r.waitKind("open", 2, wait)
+	// The message stayed queued and is written whole on the new connection.
+	srv.WaitFor("the big message", wait, func(s *testServer) bool {
+		for _, m := range s.received {
+			if len(m.Data) == len(big) {
+				return true
+			}
+		}
+		return false
+	})
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// silentListener accepts TCP connections and never answers.
+func silentListener(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+func TestDialTimeoutOnASilentServer(t *testing.T) {
+	url := silentListener(t)
+	r := newRecorder(t)
+	c := r.newClient(url, fastBackoff(), WithDialTimeout(50*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e := r.waitKind("error", 1, wait)
+	if !errors.Is(e.err, context.DeadlineExceeded) {
+		t.Fatalf("OnError got %v, want a deadline", e.err)
+	}
+	r.waitKind("reconnecting", 1, wait)
+	// Close while a dial hangs returns promptly.
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %s during a dial", d)
+	}
+}
+
+func TestCloseFromInsideCallbacks(t *testing.T) {
+	for _, where := range []string{"OnOpen", "OnMessage"} {
+		t.Run(where, func(t *testing.T) {
+			srv := newTestServer(t)
+			r := newRecorder(t)
+			var closeErr, flushErr error
+			returned := make(chan struct{})
+			closeNow := func() {
+				flushErr = r.client.Flush(context.Background())
+				closeErr = r.client.Close()
+				close(returned)
+			}
+			opt := OnOpen(func(OpenEvent) { closeNow() })
+			if where == "OnMessage" {
+				opt = OnMessage(func(Message) { closeNow() })
+			}
+			c := r.newClient(srv.URL(), fastBackoff(), opt)
+			c.SendText(context.Background(), "hi")
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(wait):
+				t.Fatal("client did not stop after Close from a callback")
+			}
+			<-returned
+			if !errors.Is(flushErr, ErrInCallback) {
+				t.Fatalf("Flush in a callback = %v, want ErrInCallback", flushErr)
+			}
+			if closeErr != nil && !errors.Is(closeErr, ErrClosed) {
+				t.Fatalf("Close in a callback = %v", closeErr)
+			}
+			if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
+				t.Fatalf("close events %v", cl)
+			}
+		})
+	}
+}
+
+func TestConcurrentCloseAndSend(t *testing.T) {
+	srv := newTestServer(t)
+	c, err := New(srv.URL(), fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := c.SendText(context.Background(), "x"); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("Send: %v", err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := c.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("Close: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c.State() != StateClosed {
+		t.Fatalf("state %s", c.State())
+	}
+}
+
+func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
+	srv := newTestServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(OpenEvent) { cancel() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if c.State() != StateClosed || c.Err() != nil {
+		t.Fatalf("after Run: %s %v", c.State(), c.Err())
+	}
+}
+
+func TestNoGoroutineOutlivesClose(t *testing.T) {
+	srv := newTestServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	ignore := goleak.IgnoreCurrent()
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(5*time.Millisecond, 50*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	c.SendText(context.Background(), "x")
+	r.waitKind("message", 1, wait)
+	p.ResetAll()
+	r.waitKind("open", 2, wait)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	srv.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+func TestServerPingsAnsweredWhileIdle(t *testing.T) {
+	srv := newTestServer(t)
+	pinged := make(chan error, 1)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		ctx = c.CloseRead(ctx) // the server reads control frames only
+		var err error
+		for range 5 {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = c.Ping(pctx)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+		pinged <- err
+		<-ctx.Done()
+	})
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pinged; err != nil {
+		t.Fatalf("server ping while the client is idle: %v", err)
+	}
+}
