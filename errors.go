@@ -12,9 +12,10 @@ import (
 // Sentinel errors. Test for them with errors.Is: the library wraps them with
 // detail.
 var (
-	// ErrClosed is returned by Send, Start, Flush and Reconnect once the client
-	// has been closed, and is the reason given to OnDrop for messages abandoned
-	// at shutdown.
+	// ErrClosed is returned by Send and Start once the client has been
+	// closed, and is the reason given to OnDrop (and to a waiting Flush) for
+	// messages abandoned at shutdown. After a permanent failure, Send returns
+	// an error wrapping both ErrClosed and the cause.
 	ErrClosed = errors.New("resilientws: client closed")
 
 	// ErrQueueFull is returned by Send when the send queue is full and the

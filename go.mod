@@ -7,4 +7,4 @@ require (
 	github.com/coder/websocket v1.8.15
 )
 
-require go.uber.org/goleak v1.3.0 // indirect
+require go.uber.org/goleak v1.3.0
