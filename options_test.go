@@ -1,9 +1,12 @@
 package resilientws
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +112,42 @@ func TestStateAndOverflowStrings(t *testing.T) {
 	if OverflowDropOldest.String() != "OverflowDropOldest" || Overflow(9).String() != "Overflow(9)" {
 		t.Fatal("Overflow.String")
 	}
+}
+
+func TestLoggerOnlyWhenGiven(t *testing.T) {
+	srv := newTestServer(t)
+	var buf safeBuffer
+	c, err := New(srv.URL(), fastBackoff(), WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "OPEN", wait, func() bool { return c.State() == StateOpen })
+	c.Close()
+	out := buf.String()
+	for _, want := range []string{"resilientws: starting", "to=OPEN", "to=CLOSED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writes.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -231,3 +231,32 @@ func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
 	}
 	t.Logf("Shutdown on a stalled link took %s, abandoned %d", took, len(drops))
 }
+
+func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
+	srv := newTestServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(2, 32<<20, OverflowDropOldest))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	p.Stall()
+	big := make([]byte, 16<<20) // stuck in the write: more than the socket buffers hold
+	c.Send(context.Background(), Binary, big)
+	waitUntil(t, "the big message in flight", wait, func() bool {
+		c.queue.mu.Lock()
+		defer c.queue.mu.Unlock()
+		return c.queue.inFlight
+	})
+	c.SendText(context.Background(), "a")
+	c.SendText(context.Background(), "b") // evicts "a", not the message in flight
+	if got := c.BufferedAmount(); got != len(big)+1 {
+		t.Fatalf("BufferedAmount = %d, want the in-flight message plus one byte", got)
+	}
+	drops := r.waitKind("drop", 1, wait)
+	if string(drops.msg.Data) != "a" || !errors.Is(drops.err, ErrQueueFull) {
+		t.Fatalf("dropped %q (%v), want \"a\"", drops.msg.Data, drops.err)
+	}
+	p.Pass()
+}

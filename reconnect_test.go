@@ -215,7 +215,7 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 	if !errors.Is(c.Err(), ErrBackoffStopped) || !errors.As(c.Err(), &he) {
 		t.Fatalf("Err() = %v, want ErrBackoffStopped carrying the last cause", c.Err())
 	}
-	if n := len(r.of("reconnecting")); n != 2 {
-		t.Fatalf("%d retries, want 2", n)
+	if rs := r.of("reconnecting"); len(rs) != 2 || rs[0].rec.Attempt != 1 || rs[1].rec.Attempt != 2 {
+		t.Fatalf("reconnecting events %v, want attempts 1 and 2", rs)
 	}
 }
