@@ -1,7 +1,6 @@
 package resilientws
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,10 +82,12 @@ type Client struct {
 	stop       context.Context // cancelled by Shutdown: ends dials, waits and pings
 	stopCancel context.CancelFunc
 	supDone    chan struct{} // closed when the supervisor has returned
+	reconnect  chan struct{} // Reconnect requests (capacity 1)
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
-	closing      bool
+	closing      bool // Close or Shutdown was called
+	stopped      bool // the client has stopped for good
 	drain        context.Context // Shutdown's ctx: bounds the drain
 	fromCallback bool            // Shutdown was called on the event goroutine
 	err          error           // the permanent cause, nil after Close
@@ -118,7 +119,8 @@ func New(url string, opts ...Option) (*Client, error) {
 		opts:    o,
 		rc:      newReconnector(b),
 		queue:   newSendQueue(o.queueMessages, o.queueBytes, o.overflow),
-		supDone: make(chan struct{}),
+		supDone:   make(chan struct{}),
+		reconnect: make(chan struct{}, 1),
 	}
 	c.dialOpts = dialOptions(&c.opts)
 	c.disp = newDispatcher(&c.opts, c.supDone)
@@ -158,72 +160,6 @@ func (c *Client) Run(ctx context.Context) error {
 		_ = c.Close()
 	}
 	return c.Err()
-}
-
-// Send queues one message of type typ (Text or Binary) for writing, in
-// order, as soon as a connection is open; it does not wait for the write.
-// Send copies data, so the caller may reuse it at once.
-//
-// When the queue is full, Send returns ErrQueueFull (OverflowReject),
-// evicts the oldest queued message (OverflowDropOldest) or waits for room
-// until ctx ends (OverflowBlock). A message larger than the queue's byte
-// limit is refused at once with ErrMessageTooLarge. After Close it returns
-// ErrClosed. A nil error means queued, not delivered: see Flush and the
-// README's delivery guarantee.
-func (c *Client) Send(ctx context.Context, typ MessageType, data []byte) error {
-	if err := checkType(typ); err != nil {
-		return err
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, c.dropped)
-}
-
-// SendText queues a text message; see Send.
-func (c *Client) SendText(ctx context.Context, s string) error {
-	return c.Send(ctx, Text, []byte(s))
-}
-
-// checkType rejects message types other than Text and Binary.
-func checkType(typ MessageType) error {
-	if typ != Text && typ != Binary {
-		return fmt.Errorf("resilientws: invalid message type %d (want Text or Binary)", int(typ))
-	}
-	return nil
-}
-
-// dropped reports a message that left the queue unwritten.
-func (c *Client) dropped(m Message, reason error) {
-	c.stats.dropped.Add(1)
-	c.disp.post(event{kind: evDrop, msg: m, err: reason})
-}
-
-// Flush blocks until every message queued before the call has been written
-// to a socket, or ctx ends. It returns an error wrapping the drop reason if
-// any of those messages was dropped instead, and ErrInCallback at once when
-// called from inside a callback.
-func (c *Client) Flush(ctx context.Context) error {
-	if c.disp.inCallback() {
-		return fmt.Errorf("resilientws: Flush: %w", ErrInCallback)
-	}
-	w := c.queue.flushWait()
-	if w == nil {
-		return nil
-	}
-	select {
-	case <-w.done:
-		if err := c.queue.waiterErr(w); err != nil {
-			return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
-		}
-		return nil
-	case <-ctx.Done():
-		c.queue.forget(w)
-		return fmt.Errorf("resilientws: Flush: %w", ctx.Err())
-	}
 }
 
 // Close is Shutdown with DefaultDrainTimeout to write what is queued.
@@ -326,10 +262,11 @@ func (c *Client) logf(level slog.Level, msg string, args ...any) {
 
 // connEnd is how a connection ended.
 type connEnd struct {
-	user     bool       // the user's Close or Shutdown ended it
-	cause    error      // otherwise, why
-	abnormal bool       // no clean close frame from the server: report via OnError
-	event    CloseEvent // for OnClose
+	user      bool       // the user's Close or Shutdown ended it
+	requested bool       // Reconnect replaced it
+	cause     error      // otherwise, why
+	abnormal  bool       // no clean close frame from the server: report via OnError
+	event     CloseEvent // for OnClose
 }
 
 // supervise is the supervisor goroutine: it dials, runs each connection to
@@ -343,10 +280,13 @@ func (c *Client) supervise() {
 	)
 	for {
 		var (
-			cause   error
-			closeEv *CloseEvent
+			cause     error
+			closeEv   *CloseEvent
+			delay     time.Duration
+			requested bool // by Reconnect: no policy, no backoff
 		)
-		ws, raw, err := c.dial(c.stop)
+		c.takeReconnect() // a request made before this dial is served by it
+		ws, raw, err := c.dial(c.stop, attempt)
 		switch {
 		case err != nil && c.stop.Err() != nil:
 			c.finish(nil, nil)
@@ -367,29 +307,58 @@ func (c *Client) supervise() {
 			if end.abnormal {
 				c.postError(end.cause)
 			}
-			cause, closeEv = end.cause, &end.event
+			cause, closeEv, requested = end.cause, &end.event, end.requested
 		}
-		if !c.opts.policy(cause) {
-			c.finish(permanent(cause), closeEv)
-			return
-		}
-		delay, err := c.rc.next(cause)
-		if err != nil {
-			c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
-			return
+		if !requested {
+			if !c.opts.policy(cause) {
+				c.finish(permanent(cause), closeEv)
+				return
+			}
+			if delay, err = c.rc.next(cause); err != nil {
+				c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
+				return
+			}
 		}
 		c.toState(StateConnecting)
 		if closeEv != nil {
 			closeEv.Reconnect = true
 			c.disp.post(event{kind: evClose, close: *closeEv})
 		}
-		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "delay", delay)
-		if !sleep(delay, c.stop.Done()) {
+		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "delay", delay, "cause", cause)
+		waited, ok := c.sleep(delay)
+		if !ok {
 			c.finish(nil, nil)
 			return
 		}
 		attempt++
-		c.disp.post(event{kind: evReconnecting, rec: ReconnectEvent{Attempt: attempt, Delay: delay, Err: cause}})
+		c.disp.post(event{kind: evReconnecting, rec: ReconnectEvent{Attempt: attempt, Delay: waited, Err: cause}})
+	}
+}
+
+// sleep waits d, or less if Reconnect is called; ok is false if the client
+// was stopped meanwhile. It returns the time actually waited.
+func (c *Client) sleep(d time.Duration) (waited time.Duration, ok bool) {
+	start := time.Now()
+	if d <= 0 {
+		return 0, c.stop.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return d, true
+	case <-c.reconnect:
+		return time.Since(start), true
+	case <-c.stop.Done():
+		return time.Since(start), false
+	}
+}
+
+// takeReconnect discards a pending Reconnect request.
+func (c *Client) takeReconnect() {
+	select {
+	case <-c.reconnect:
+	default:
 	}
 }
 
@@ -406,18 +375,20 @@ func (c *Client) postError(err error) {
 	c.disp.post(event{kind: evError, err: err})
 }
 
-// runConnection runs one open connection until it dies or the user stops
-// the client, then joins its goroutines.
+// runConnection runs one open connection until it dies, the user stops the
+// client or asks for a reconnect, then joins its goroutines.
 func (c *Client) runConnection(cn *connection) connEnd {
 	c.stats.connects.Add(1)
 	if cn.id > 1 {
 		c.stats.reconnects.Add(1)
 	}
+	c.stats.openedAt.Store(cn.openedAt.UnixNano())
 	c.toState(StateOpen)
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
-	hb := newHeartbeat(c.opts.heartbeatInterval, c.opts.heartbeatTimeout)
+	hb := newHeartbeat(&c.opts)
 	defer hb.stop()
+	requested := false
 loop:
 	for {
 		select {
@@ -425,19 +396,47 @@ loop:
 			break loop
 		case <-hb.tick():
 			hb.ping(c.stop, cn)
+		case t := <-cn.pongs:
+			hb.pong(cn, t)
+		case <-hb.expired():
+			hb.late(cn)
+		case <-c.reconnect:
+			requested = true
+			c.replace(cn)
+			break loop
 		case <-c.stop.Done():
 			c.drainAndClose(cn)
 			break loop
 		}
 	}
 	cn.stop()
+	c.stats.openedAt.Store(0)
 	if time.Since(cn.openedAt) >= c.opts.stableAfter {
 		c.rc.reset()
 	}
-	if c.stop.Err() != nil {
+	switch {
+	case c.stop.Err() != nil:
 		return connEnd{user: true, event: CloseEvent{Code: websocket.StatusNormalClosure}}
+	case requested:
+		return connEnd{requested: true, cause: ErrReconnectRequested,
+			event: CloseEvent{Code: websocket.StatusNormalClosure, Err: ErrReconnectRequested}}
 	}
 	return classify(cn.id, cn.cause)
+}
+
+// replace closes cn with 1000 for Reconnect; what is queued stays queued.
+func (c *Client) replace(cn *connection) {
+	close(cn.abort)
+	t := time.NewTimer(closeHandshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-cn.writerDone:
+	case <-cn.dead:
+	case <-t.C:
+	}
+	if !cn.isDead() {
+		cn.closeGracefully()
+	}
 }
 
 // drainAndClose writes what is queued while Shutdown's ctx allows, then
@@ -490,6 +489,7 @@ func classify(id int, cause error) connEnd {
 func (c *Client) finish(err error, closeEv *CloseEvent) {
 	c.mu.Lock()
 	c.err = err
+	c.stopped = true
 	c.mu.Unlock()
 	c.toState(StateClosed)
 	c.logf(slog.LevelInfo, "resilientws: stopped", "err", err)

@@ -24,7 +24,9 @@ type connection struct {
 	failOnce sync.Once
 	cause    error // written once by fail, before dead closes
 
-	stalls atomic.Uint64 // odd while the reader waits for OnMessage room
+	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
+	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
+	pongs   chan time.Time // application pongs, for the supervisor (capacity 1)
 
 	// Writer control, closed by the supervisor at shutdown.
 	gate     chan struct{} // closed once OnOpen has returned
@@ -54,6 +56,7 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 		abort:       make(chan struct{}),
 		wdFired:     make(chan struct{}),
 		writerDone:  make(chan struct{}),
+		pongs:       make(chan time.Time, 1),
 		openedAt:    time.Now(),
 		subprotocol: ws.Subprotocol(),
 	}
@@ -116,6 +119,14 @@ func (cn *connection) readLoop() {
 		}
 		c.stats.messagesReceived.Add(1)
 		c.stats.bytesReceived.Add(uint64(len(data)))
+		cn.inbound.Add(1)
+		if c.opts.isPong != nil && cn.isPong(Message{Type: typ, Data: data}) {
+			select {
+			case cn.pongs <- time.Now():
+			default: // one pending pong is enough
+			}
+			continue
+		}
 		if c.opts.onMessage == nil {
 			continue
 		}
@@ -125,6 +136,17 @@ func (cn *connection) readLoop() {
 			return
 		}
 	}
+}
+
+// isPong runs the user's isPong, turning a panic into an OnError report.
+func (cn *connection) isPong(m Message) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			cn.c.postError(&PanicError{Callback: "WithAppHeartbeat isPong", Value: v})
+			ok = false
+		}
+	}()
+	return cn.c.opts.isPong(m)
 }
 
 // writeLoop writes the send queue in order, once OnOpen has returned. A
@@ -147,7 +169,10 @@ func (cn *connection) writeLoop() {
 			return
 		default:
 		}
-		m, ok := q.peek()
+		m, ok, expired := q.peek()
+		for _, e := range expired {
+			cn.c.dropped(e, ErrExpired)
+		}
 		if !ok {
 			select {
 			case <-q.ready:

@@ -129,13 +129,31 @@ func dialOptions(o *options) websocket.DialOptions {
 
 // dial makes one connection attempt, bounded by the dial timeout and by stop.
 // A non-101 answer is returned as a *HandshakeError.
-func (c *Client) dial(stop context.Context) (*websocket.Conn, *rawConn, error) {
+func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawConn, error) {
 	ctx, cancel := context.WithTimeout(stop, c.opts.dialTimeout)
 	defer cancel()
+	url, opts := c.url, c.dialOpts // a copy: Dial may not keep it
+	if c.opts.dialHook != nil {
+		u, h, err := c.callDialHook(ctx, attempt)
+		if err != nil {
+			if stop.Err() != nil {
+				return nil, nil, ErrClosed
+			}
+			return nil, nil, fmt.Errorf("resilientws: dial hook: %w", err)
+		}
+		if u != "" {
+			if err := checkURL(u); err != nil {
+				return nil, nil, fmt.Errorf("resilientws: dial hook: %w", err)
+			}
+			url = u
+		}
+		if h != nil {
+			opts.HTTPHeader = h.Clone()
+		}
+	}
 	raw := &rawConn{}
 	ctx = context.WithValue(ctx, rawConnKey{}, raw)
-	opts := c.dialOpts // a copy: Dial may not keep it
-	ws, resp, err := websocket.Dial(ctx, c.url, &opts)
+	ws, resp, err := websocket.Dial(ctx, url, &opts)
 	if err != nil {
 		raw.close()
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -154,10 +172,20 @@ func (c *Client) dial(stop context.Context) (*websocket.Conn, *rawConn, error) {
 			return nil, nil, ErrClosed
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, fmt.Errorf("resilientws: dial %s: no handshake within %s: %w", c.url, c.opts.dialTimeout, err)
+			return nil, nil, fmt.Errorf("resilientws: dial %s: no handshake within %s: %w", url, c.opts.dialTimeout, err)
 		}
-		return nil, nil, fmt.Errorf("resilientws: dial %s: %w", c.url, err)
+		return nil, nil, fmt.Errorf("resilientws: dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(c.opts.readLimit)
 	return ws, raw, nil
+}
+
+// callDialHook runs the user's dial hook, turning a panic into an error.
+func (c *Client) callDialHook(ctx context.Context, attempt int) (url string, h http.Header, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Callback: "WithDialHook", Value: v}
+		}
+	}()
+	return c.opts.dialHook(ctx, attempt)
 }

@@ -42,6 +42,18 @@ var (
 	// ErrStarted is returned by Start when the client was already started.
 	ErrStarted = errors.New("resilientws: client already started")
 
+	// ErrNotConnected is returned by Send with WithoutQueue when no
+	// connection is OPEN.
+	ErrNotConnected = errors.New("resilientws: not connected")
+
+	// ErrExpired is the reason given to OnDrop for a message whose WithTTL ran
+	// out before it could be written.
+	ErrExpired = errors.New("resilientws: message expired before it was written")
+
+	// ErrReconnectRequested is the CloseEvent.Err of a connection replaced by
+	// Reconnect, and the ReconnectEvent.Err of the dial that follows.
+	ErrReconnectRequested = errors.New("resilientws: reconnect requested")
+
 	// ErrInCallback is returned by Flush when it is called from inside a
 	// callback, where waiting would deadlock the event goroutine.
 	ErrInCallback = errors.New("resilientws: called from inside a callback")

@@ -6,23 +6,47 @@ import (
 	"time"
 )
 
-// heartbeat is the liveness check of one connection, run by the supervisor:
-// every interval it sends a protocol ping and waits for the pong at most the
-// timeout. The reader processes pongs, so a late pong means the peer or the
-// link is dead, unless the reader itself was held up by a slow OnMessage, in
-// which case the verdict is skipped: a slow handler is never taken for a dead
-// peer.
+// heartbeat is the liveness check of one connection, run by the supervisor
+// goroutine (its state needs no lock). Every interval it sends a ping, a
+// protocol ping or the application's ping message, and the connection is
+// declared dead if no pong comes back within the timeout.
+//
+// The reader processes pongs (protocol pongs inside coder/websocket,
+// application pongs through isPong) however slow OnMessage is, so a late
+// pong means the peer or the link is dead, unless the reader itself was held
+// up waiting for OnMessage (cn.stalls), in which case the verdict is skipped:
+// a slow handler is never taken for a dead peer.
 type heartbeat struct {
 	interval, timeout time.Duration
+	app               *Message // application ping; nil for protocol pings
+	anyMessage        bool     // any inbound message proves liveness
 	ticker            *time.Ticker
+
+	// Application mode: the ping awaiting its pong.
+	awaiting bool
+	sentAt   time.Time
+	stalls   uint64 // cn.stalls when it was sent
+	inbound  uint64 // cn.inbound when it was sent
+	deadline *time.Timer
 }
 
 // newHeartbeat returns nil when the heartbeat is off.
-func newHeartbeat(interval, timeout time.Duration) *heartbeat {
-	if interval <= 0 {
+func newHeartbeat(o *options) *heartbeat {
+	if o.heartbeatInterval <= 0 {
 		return nil
 	}
-	return &heartbeat{interval: interval, timeout: timeout, ticker: time.NewTicker(interval)}
+	h := &heartbeat{
+		interval:   o.heartbeatInterval,
+		timeout:    o.heartbeatTimeout,
+		app:        o.appPing,
+		anyMessage: o.anyMessageAlive,
+		ticker:     time.NewTicker(o.heartbeatInterval),
+	}
+	if h.app != nil {
+		h.deadline = time.NewTimer(time.Hour)
+		h.deadline.Stop()
+	}
+	return h
 }
 
 // tick returns the channel of ping times; nil (never ready) when off.
@@ -33,29 +57,90 @@ func (h *heartbeat) tick() <-chan time.Time {
 	return h.ticker.C
 }
 
+// expired returns the channel that fires when an application pong is late;
+// nil when none is awaited.
+func (h *heartbeat) expired() <-chan time.Time {
+	if h == nil || !h.awaiting {
+		return nil
+	}
+	return h.deadline.C
+}
+
 func (h *heartbeat) stop() {
-	if h != nil {
-		h.ticker.Stop()
+	if h == nil {
+		return
+	}
+	h.ticker.Stop()
+	if h.deadline != nil {
+		h.deadline.Stop()
 	}
 }
 
-// ping sends one ping on cn and waits for its pong, or for stop to be
-// cancelled. A late pong fails the connection with ErrHeartbeatTimeout.
+// alive reports whether the connection showed life during a ping that got
+// no pong in time: the reader was stalled by OnMessage, or (with
+// anyMessage) other messages arrived.
+func (h *heartbeat) alive(cn *connection, stalls, inbound uint64) bool {
+	if now := cn.stalls.Load(); now != stalls || now%2 == 1 {
+		return true
+	}
+	return h.anyMessage && cn.inbound.Load() != inbound
+}
+
+// ping sends one ping on cn. A protocol ping waits for its pong here, or for
+// stop to be cancelled; an application ping returns once written, and its
+// pong is awaited through pong and expired.
 func (h *heartbeat) ping(stop context.Context, cn *connection) {
+	if h.app != nil {
+		h.sendApp(stop, cn)
+		return
+	}
 	ctx, cancel := context.WithTimeout(stop, h.timeout)
 	defer cancel()
-	before := cn.stalls.Load()
+	stalls, inbound := cn.stalls.Load(), cn.inbound.Load()
 	start := time.Now()
 	err := cn.ws.Ping(ctx)
 	if err == nil {
 		cn.c.stats.setRTT(time.Since(start))
 		return
 	}
-	if stop.Err() != nil || cn.isDead() {
-		return // shutting down, or the reader already knows why
+	if stop.Err() != nil || cn.isDead() || h.alive(cn, stalls, inbound) {
+		return // shutting down, the reader already knows why, or not the peer's fault
 	}
-	if after := cn.stalls.Load(); after != before || after%2 == 1 {
-		return // the reader was waiting for OnMessage: not the peer's fault
+	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
+}
+
+// sendApp writes the application ping, unless one is still awaited.
+func (h *heartbeat) sendApp(stop context.Context, cn *connection) {
+	if h.awaiting {
+		return // its own deadline decides
+	}
+	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
+	h.sentAt = time.Now()
+	if err := cn.writeDirect(stop, h.app.Type, h.app.Data); err != nil {
+		if stop.Err() == nil {
+			cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err))
+		}
+		return
+	}
+	h.awaiting = true
+	h.deadline.Reset(h.timeout)
+}
+
+// pong records an application pong received at t.
+func (h *heartbeat) pong(cn *connection, t time.Time) {
+	if h == nil || !h.awaiting {
+		return
+	}
+	h.awaiting = false
+	h.deadline.Stop()
+	cn.c.stats.setRTT(t.Sub(h.sentAt))
+}
+
+// late handles an application pong that did not come in time.
+func (h *heartbeat) late(cn *connection) {
+	h.awaiting = false
+	if h.alive(cn, h.stalls, h.inbound) {
+		return // try again at the next tick
 	}
 	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 }

@@ -1,6 +1,8 @@
 package resilientws
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,6 +108,11 @@ type options struct {
 
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration
+	appPing           *Message           // application heartbeat when non-nil
+	isPong            func(Message) bool // with appPing
+	anyMessageAlive   bool               // any inbound message proves liveness
+
+	dialHook func(ctx context.Context, attempt int) (string, http.Header, error)
 
 	newBackoff  func() backoff.BackOff
 	policy      func(error) bool
@@ -225,8 +232,63 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 			return errors.New("WithHeartbeat: timeout must be positive when the heartbeat is on")
 		}
 		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout
+		o.appPing, o.isPong = nil, nil
 		return nil
 	})
+}
+
+// WithAppHeartbeat replaces the protocol heartbeat with an application one,
+// for servers that expect a message such as {"request":"ping"}: every
+// interval the client writes ping (ahead of the send queue), and the
+// connection is declared dead (ErrHeartbeatTimeout) unless a reply that
+// isPong accepts arrives within timeout. Replies isPong accepts are not
+// delivered to OnMessage. isPong runs on the reader goroutine, for every
+// message received: it must be fast and must not call the client. The
+// detection bound is interval + timeout, and a slow OnMessage is never taken
+// for a dead peer. interval and timeout must be positive. Defaults to the
+// protocol heartbeat (WithHeartbeat).
+func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func(Message) bool) Option {
+	if isPong == nil {
+		return nilFunc("WithAppHeartbeat")
+	}
+	return optionFunc(func(o *options) error {
+		if interval <= 0 || timeout <= 0 {
+			return fmt.Errorf("WithAppHeartbeat: interval and timeout must be positive (interval %s, timeout %s)", interval, timeout)
+		}
+		if err := checkType(ping.Type); err != nil {
+			return fmt.Errorf("WithAppHeartbeat: ping: %w", err)
+		}
+		p := Message{Type: ping.Type, Data: bytes.Clone(ping.Data)}
+		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout
+		o.appPing, o.isPong = &p, isPong
+		return nil
+	})
+}
+
+// WithAnyMessageAsPong makes any message received count as proof of life
+// for the heartbeat (protocol or application): a pong that is late while
+// other messages keep arriving does not kill the connection. Defaults to
+// off: only a pong counts.
+func WithAnyMessageAsPong() Option {
+	return optionFunc(func(o *options) error {
+		o.anyMessageAlive = true
+		return nil
+	})
+}
+
+// WithDialHook sets a function called before every dial, with the number of
+// dials since the last successful open (0 for the first dial at Start, then
+// as ReconnectEvent.Attempt). It returns the URL to dial ("" keeps the URL
+// given to New) and the handshake headers (nil keeps WithHeader's), so an
+// expired token can be refreshed and a list of endpoints rotated. An error
+// from the hook is reported through OnError and retried with backoff; ctx
+// ends when the dial timeout passes or the client is closed. Defaults to
+// none.
+func WithDialHook(f func(ctx context.Context, attempt int) (url string, header http.Header, err error)) Option {
+	if f == nil {
+		return nilFunc("WithDialHook")
+	}
+	return optionFunc(func(o *options) error { o.dialHook = f; return nil })
 }
 
 // WithBackoff sets the factory of the reconnect delay policy. It is called

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // queued is one message accepted by Send.
 type queued struct {
-	msg Message
-	seq uint64
+	msg     Message
+	seq     uint64
+	expires time.Time // zero: never
 }
 
 // flushWaiter is a Flush call waiting for every message up to seq to leave
@@ -54,9 +56,10 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow) *sendQueue {
 	}
 }
 
-// push queues m (whose Data the queue now owns). Messages evicted to make
-// room are passed to drop, outside the lock.
-func (q *sendQueue) push(ctx context.Context, m Message, drop func(Message, error)) error {
+// push queues m (whose Data the queue now owns), to expire at expires
+// unless that is zero. Messages evicted to make room are passed to drop,
+// outside the lock.
+func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time, drop func(Message, error)) error {
 	if len(m.Data) > q.maxBytes {
 		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
 	}
@@ -70,7 +73,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, drop func(Message, erro
 		n := len(q.items) - q.head
 		if n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes {
 			q.nextSeq++
-			q.items = append(q.items, queued{msg: m, seq: q.nextSeq})
+			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires})
 			q.bytes += len(m.Data)
 			q.mu.Unlock()
 			q.signal()
@@ -162,15 +165,30 @@ func (q *sendQueue) signal() {
 }
 
 // peek returns the oldest message and marks it in flight; ok is false when
-// the queue is empty.
-func (q *sendQueue) peek() (m Message, ok bool) {
+// the queue is empty. Expired messages met on the way are removed and
+// returned, for the caller to report.
+func (q *sendQueue) peek() (m Message, ok bool, expired []Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	var now time.Time
+	for q.head < len(q.items) {
+		it := &q.items[q.head]
+		if it.expires.IsZero() {
+			break
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if now.Before(it.expires) {
+			break
+		}
+		expired = append(expired, q.removeLocked(q.head, ErrExpired).msg)
+	}
 	if q.head == len(q.items) {
-		return Message{}, false
+		return Message{}, false, expired
 	}
 	q.inFlight = true
-	return q.items[q.head].msg, true
+	return q.items[q.head].msg, true, expired
 }
 
 // settle ends the write of the in-flight message: written removes it,

@@ -101,23 +101,3 @@ func delayFloor(cause error) time.Duration {
 	}
 	return 0
 }
-
-// sleep waits d or until stop closes; it reports whether the wait ran out.
-func sleep(d time.Duration, stop <-chan struct{}) bool {
-	if d <= 0 {
-		select {
-		case <-stop:
-			return false
-		default:
-			return true
-		}
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-stop:
-		return false
-	}
-}

@@ -1,49 +1,94 @@
 package resilientws
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
 )
 
-// Stats is a snapshot of a client's counters, from Client.Stats.
+// Stats is a snapshot of a client's counters, from Client.Stats. Counters
+// start at zero at New and only grow; Queued, BufferedAmount, State and
+// Uptime describe the moment of the call.
 type Stats struct {
+	// State is the connection state.
+	State State
 	// Connects counts connections that opened.
 	Connects uint64
 	// Reconnects counts connections that opened after the first.
 	Reconnects uint64
-	// DialFailures counts dials that failed.
+	// DialFailures counts dials that failed (dial hook errors included).
 	DialFailures uint64
-	// MessagesSent and BytesSent count messages written to a socket.
+	// Uptime is how long the current connection has been open, 0 when none
+	// is.
+	Uptime time.Duration
+	// MessagesSent and BytesSent count messages written to a socket,
+	// OpenEvent.Send and application heartbeat pings included.
 	MessagesSent, BytesSent uint64
-	// MessagesReceived and BytesReceived count messages read from a socket.
+	// MessagesReceived and BytesReceived count messages read from a socket,
+	// application heartbeat pongs included.
 	MessagesReceived, BytesReceived uint64
-	// Dropped counts messages accepted by Send and then dropped (OnDrop).
+	// Dropped counts messages accepted by Send and then dropped (OnDrop):
+	// the sum of the three counters below.
 	Dropped uint64
-	// Queued is the number of messages in the send queue now.
+	// DroppedQueueFull counts messages evicted by OverflowDropOldest.
+	DroppedQueueFull uint64
+	// DroppedExpired counts messages whose WithTTL ran out.
+	DroppedExpired uint64
+	// DroppedClosed counts messages abandoned by Close, Shutdown or a
+	// permanent failure.
+	DroppedClosed uint64
+	// Queued is the number of messages in the send queue.
 	Queued int
-	// BufferedAmount is the number of bytes in the send queue now.
+	// BufferedAmount is the number of bytes in the send queue.
 	BufferedAmount int
 	// LastRTT is the round trip of the last heartbeat ping, 0 before the
-	// first.
+	// first. It keeps its value while disconnected.
 	LastRTT time.Duration
+	// SmoothedRTT is an exponentially weighted moving average of the
+	// heartbeat round trips (weight 1/8 per sample, as TCP's SRTT).
+	SmoothedRTT time.Duration
 }
 
 // counters are the live, atomically updated fields behind Stats.
 type counters struct {
-	connects, reconnects, dialFailures atomic.Uint64
-	messagesSent, bytesSent            atomic.Uint64
-	messagesReceived, bytesReceived    atomic.Uint64
-	dropped                            atomic.Uint64
-	lastRTT                            atomic.Int64
+	connects, reconnects, dialFailures         atomic.Uint64
+	messagesSent, bytesSent                    atomic.Uint64
+	messagesReceived, bytesReceived            atomic.Uint64
+	droppedFull, droppedExpired, droppedClosed atomic.Uint64
+	lastRTT, smoothedRTT                       atomic.Int64
+	openedAt                                   atomic.Int64 // UnixNano; 0 when not open
 }
 
-func (s *counters) setRTT(d time.Duration) { s.lastRTT.Store(int64(d)) }
+// setRTT records a heartbeat round trip. Only the supervisor calls it.
+func (s *counters) setRTT(d time.Duration) {
+	s.lastRTT.Store(int64(d))
+	srtt := s.smoothedRTT.Load()
+	if srtt == 0 {
+		srtt = int64(d)
+	} else {
+		srtt += (int64(d) - srtt) / 8
+	}
+	s.smoothedRTT.Store(srtt)
+}
+
+// countDrop counts one dropped message by reason.
+func (s *counters) countDrop(reason error) {
+	switch {
+	case errors.Is(reason, ErrQueueFull):
+		s.droppedFull.Add(1)
+	case errors.Is(reason, ErrExpired):
+		s.droppedExpired.Add(1)
+	default:
+		s.droppedClosed.Add(1)
+	}
+}
 
 // Stats returns a snapshot of the client's counters. Safe to call at any
 // time, from any goroutine.
 func (c *Client) Stats() Stats {
 	s := &c.stats
-	return Stats{
+	st := Stats{
+		State:            c.State(),
 		Connects:         s.connects.Load(),
 		Reconnects:       s.reconnects.Load(),
 		DialFailures:     s.dialFailures.Load(),
@@ -51,9 +96,17 @@ func (c *Client) Stats() Stats {
 		BytesSent:        s.bytesSent.Load(),
 		MessagesReceived: s.messagesReceived.Load(),
 		BytesReceived:    s.bytesReceived.Load(),
-		Dropped:          s.dropped.Load(),
+		DroppedQueueFull: s.droppedFull.Load(),
+		DroppedExpired:   s.droppedExpired.Load(),
+		DroppedClosed:    s.droppedClosed.Load(),
 		Queued:           c.queue.length(),
 		BufferedAmount:   c.queue.buffered(),
 		LastRTT:          time.Duration(s.lastRTT.Load()),
+		SmoothedRTT:      time.Duration(s.smoothedRTT.Load()),
 	}
+	st.Dropped = st.DroppedQueueFull + st.DroppedExpired + st.DroppedClosed
+	if at := s.openedAt.Load(); at != 0 {
+		st.Uptime = time.Since(time.Unix(0, at))
+	}
+	return st
 }

@@ -1,0 +1,205 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// SendOption changes how one message is sent. Pass them to Send, SendText or
+// SendJSON; calls without options keep the default behaviour.
+type SendOption interface {
+	applySend(*sendOptions) error
+}
+
+type sendOptions struct {
+	ttl     time.Duration
+	noQueue bool
+}
+
+type sendOptionFunc func(*sendOptions) error
+
+func (f sendOptionFunc) applySend(o *sendOptions) error {
+	if f == nil {
+		return fmt.Errorf("resilientws: nil send option")
+	}
+	return f(o)
+}
+
+// WithTTL gives the message a time to live, counted from Send: if it is
+// still queued when the TTL has passed, it is dropped through OnDrop with
+// ErrExpired instead of being written. The TTL must be positive.
+func WithTTL(d time.Duration) SendOption {
+	return sendOptionFunc(func(o *sendOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("resilientws: WithTTL: must be positive, got %s", d)
+		}
+		o.ttl = d
+		return nil
+	})
+}
+
+// WithoutQueue makes Send fail fast with ErrNotConnected unless a connection
+// is OPEN, instead of queueing the message for the next connection (for
+// messages that are useless late, such as an unsubscribe). When OPEN, the
+// message is queued in order as usual.
+func WithoutQueue() SendOption {
+	return sendOptionFunc(func(o *sendOptions) error {
+		o.noQueue = true
+		return nil
+	})
+}
+
+// Send queues one message of type typ (Text or Binary) for writing, in
+// order, as soon as a connection is open; it does not wait for the write.
+// Send copies data, so the caller may reuse it at once.
+//
+// When the queue is full, Send returns ErrQueueFull (OverflowReject),
+// evicts the oldest queued message (OverflowDropOldest) or waits for room
+// until ctx ends (OverflowBlock). A message larger than the queue's byte
+// limit is refused at once with ErrMessageTooLarge. After Close it returns
+// ErrClosed. With WithoutQueue it returns ErrNotConnected unless OPEN. A nil
+// error means queued, not delivered: see Flush and the README's delivery
+// guarantee.
+func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ...SendOption) error {
+	if err := checkType(typ); err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var expires time.Time
+	if len(opts) > 0 {
+		var so sendOptions
+		for _, o := range opts {
+			if o == nil {
+				return fmt.Errorf("resilientws: nil send option")
+			}
+			if err := o.applySend(&so); err != nil {
+				return err
+			}
+		}
+		if so.noQueue && c.State() != StateOpen {
+			return fmt.Errorf("%w (state %s)", ErrNotConnected, c.State())
+		}
+		if so.ttl > 0 {
+			expires = time.Now().Add(so.ttl)
+		}
+	}
+	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, expires, c.dropped)
+}
+
+// SendText queues a text message; see Send.
+func (c *Client) SendText(ctx context.Context, s string, opts ...SendOption) error {
+	return c.Send(ctx, Text, []byte(s), opts...)
+}
+
+// SendJSON queues v encoded as JSON in a text message; see Send. An
+// encoding error is returned and nothing is queued.
+func (c *Client) SendJSON(ctx context.Context, v any, opts ...SendOption) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("resilientws: SendJSON: %w", err)
+	}
+	return c.Send(ctx, Text, data, opts...)
+}
+
+// checkType rejects message types other than Text and Binary.
+func checkType(typ MessageType) error {
+	if typ != Text && typ != Binary {
+		return fmt.Errorf("resilientws: invalid message type %d (want Text or Binary)", int(typ))
+	}
+	return nil
+}
+
+// dropped reports a message that left the queue unwritten.
+func (c *Client) dropped(m Message, reason error) {
+	c.stats.countDrop(reason)
+	c.disp.post(event{kind: evDrop, msg: m, err: reason})
+}
+
+// Flush blocks until every message queued before the call has been written
+// to a socket, or ctx ends. It returns an error wrapping the drop reason if
+// any of those messages was dropped instead, and ErrInCallback at once when
+// called from inside a callback.
+func (c *Client) Flush(ctx context.Context) error {
+	if c.disp.inCallback() {
+		return fmt.Errorf("resilientws: Flush: %w", ErrInCallback)
+	}
+	w := c.queue.flushWait()
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		if err := c.queue.waiterErr(w); err != nil {
+			return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		c.queue.forget(w)
+		return fmt.Errorf("resilientws: Flush: %w", ctx.Err())
+	}
+}
+
+// DecodeError reports a message that OnJSON could not decode. The
+// connection goes on.
+type DecodeError struct {
+	// Message is the message that failed to decode.
+	Message Message
+	// Err is the error from encoding/json.
+	Err error
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("resilientws: cannot decode a %d-byte message as JSON: %v", len(e.Message.Data), e.Err)
+}
+
+// Unwrap returns the encoding/json error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// OnJSON sets OnMessage to a handler that decodes each message as JSON into
+// a T and calls f with it. A message that does not decode is reported
+// through OnError as a *DecodeError and skipped; the connection is kept
+// (unlike coder/websocket's wsjson.Read, which closes it).
+func OnJSON[T any](f func(T)) Option {
+	if f == nil {
+		return nilFunc("OnJSON")
+	}
+	return optionFunc(func(o *options) error {
+		o.onMessage = func(m Message) {
+			var v T
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				if o.onError != nil {
+					o.onError(&DecodeError{Message: m, Err: err})
+				}
+				return
+			}
+			f(v)
+		}
+		return nil
+	})
+}
+
+// Reconnect replaces the live connection now (closing it with 1000), or
+// cuts a wait between connections short so the next dial happens at once:
+// call it after a network change. It returns at once, and ErrClosed once the
+// client has been closed or has stopped for good.
+func (c *Client) Reconnect() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.stopped {
+		return ErrClosed
+	}
+	select {
+	case c.reconnect <- struct{}{}:
+	default: // one request pending is enough
+	}
+	return nil
+}
