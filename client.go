@@ -86,8 +86,8 @@ type Client struct {
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
-	closing      bool // Close or Shutdown was called
-	stopped      bool // the client has stopped for good
+	closing      bool            // Close or Shutdown was called
+	stopped      bool            // the client has stopped for good
 	drain        context.Context // Shutdown's ctx: bounds the drain
 	fromCallback bool            // Shutdown was called on the event goroutine
 	err          error           // the permanent cause, nil after Close
@@ -115,10 +115,10 @@ func New(url string, opts ...Option) (*Client, error) {
 		return nil, errors.New("resilientws: WithBackoff: the factory returned a nil BackOff")
 	}
 	c := &Client{
-		url:     url,
-		opts:    o,
-		rc:      newReconnector(b),
-		queue:   newSendQueue(o.queueMessages, o.queueBytes, o.overflow),
+		url:       url,
+		opts:      o,
+		rc:        newReconnector(b),
+		queue:     newSendQueue(o.queueMessages, o.queueBytes, o.overflow),
 		supDone:   make(chan struct{}),
 		reconnect: make(chan struct{}, 1),
 	}
