@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+)
+
+// window is the number of messages in flight in the pipelined workload.
+const window = 64
+
+// echoResult is one measurement of one variant on one fresh connection.
+type echoResult struct {
+	msgs     int
+	elapsed  time.Duration
+	rate     float64 // messages per second (pipelined)
+	allocs   float64 // process-wide allocations per message
+	bytes    float64 // process-wide bytes allocated per message
+	p50, p99 time.Duration
+}
+
+// memCounters reads the process-wide allocation counters.
+func memCounters() (mallocs, bytes uint64) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs, ms.TotalAlloc
+}
+
+// pipelined echoes messages of size bytes with window in flight, until
+// maxDur or maxMsgs, then waits for the last echoes. The rate is messages
+// echoed per second, from the first send to the last echo.
+func pipelined(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (echoResult, error) {
+	sem := make(chan struct{}, window)
+	for i := 0; i < window; i++ {
+		sem <- struct{}{}
+	}
+	c, err := v.dial(a, func(int) { sem <- struct{}{} })
+	if err != nil {
+		return echoResult{}, fmt.Errorf("%s: dial: %w", v.name, err)
+	}
+	defer c.close()
+	stuck := make(chan struct{})
+	wd := time.AfterFunc(maxDur+15*time.Second, func() { close(stuck) })
+	defer wd.Stop()
+	payload := make([]byte, size)
+
+	runtime.GC()
+	m0, b0 := memCounters()
+	start := time.Now()
+	deadline := start.Add(maxDur)
+	sent := 0
+	for sent < maxMsgs {
+		if sent%window == 0 && time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-sem:
+		case <-stuck:
+			return echoResult{}, fmt.Errorf("%s: pipelined %d B: no echo for 15 s", v.name, size)
+		}
+		if err := c.send(payload); err != nil {
+			return echoResult{}, fmt.Errorf("%s: send: %w", v.name, err)
+		}
+		sent++
+	}
+	for i := 0; i < window; i++ { // every token back: every echo received
+		select {
+		case <-sem:
+		case <-stuck:
+			return echoResult{}, fmt.Errorf("%s: pipelined %d B: echoes missing after 15 s", v.name, size)
+		}
+	}
+	elapsed := time.Since(start)
+	m1, b1 := memCounters()
+	return echoResult{
+		msgs:    sent,
+		elapsed: elapsed,
+		rate:    float64(sent) / elapsed.Seconds(),
+		allocs:  float64(m1-m0) / float64(sent),
+		bytes:   float64(b1-b0) / float64(sent),
+	}, nil
+}
+
+// pingPong sends one message of size bytes and waits for its echo before
+// the next, until maxDur or maxMsgs; the first 5 % are dropped as warm-up.
+func pingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (echoResult, error) {
+	c, err := v.dial(a, nil)
+	if err != nil {
+		return echoResult{}, fmt.Errorf("%s: dial: %w", v.name, err)
+	}
+	var timedOut atomic.Bool
+	wd := time.AfterFunc(maxDur+15*time.Second, func() { timedOut.Store(true); c.close() })
+	defer func() {
+		if wd.Stop() {
+			c.close()
+		}
+	}()
+	payload := make([]byte, size)
+	lat := make([]time.Duration, 0, maxMsgs)
+
+	runtime.GC()
+	m0, b0 := memCounters()
+	start := time.Now()
+	deadline := start.Add(maxDur)
+	for len(lat) < maxMsgs {
+		t0 := time.Now()
+		if t0.After(deadline) {
+			break
+		}
+		if err := c.send(payload); err != nil {
+			return echoResult{}, fmt.Errorf("%s: send: %w", v.name, err)
+		}
+		n, err := c.recv()
+		if err != nil {
+			if timedOut.Load() {
+				err = errors.New("no echo for 15 s")
+			}
+			return echoResult{}, fmt.Errorf("%s: ping-pong %d B: %w", v.name, size, err)
+		}
+		if n != size {
+			return echoResult{}, fmt.Errorf("%s: echo of %d bytes, want %d", v.name, n, size)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(start)
+	m1, b1 := memCounters()
+	msgs := len(lat)
+	if msgs < 20 {
+		return echoResult{}, fmt.Errorf("%s: only %d round trips", v.name, msgs)
+	}
+	lat = lat[msgs/20:]
+	slices.Sort(lat)
+	return echoResult{
+		msgs:    msgs,
+		elapsed: elapsed,
+		rate:    float64(msgs) / elapsed.Seconds(),
+		allocs:  float64(m1-m0) / float64(msgs),
+		bytes:   float64(b1-b0) / float64(msgs),
+		p50:     lat[len(lat)*50/100],
+		p99:     lat[len(lat)*99/100],
+	}, nil
+}
