@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ func main() {
 		stormRnds = flag.Int("storm-rounds", 5, "rounds of each reconnect storm")
 		profDir   = flag.String("profile-dir", "", "write heap and CPU profiles of the idle library clients here")
 		mdOut     = flag.String("o", "", "also write the report to this file")
+		libRev    = flag.String("lib-rev", "", "the library revision to print (default: git describe of ..)")
 		serve     = flag.Bool("serve", false, "internal: run as the server child")
 		serveAddr = flag.String("serve-addr", "127.0.0.1:0", "internal: the server child's address")
 	)
@@ -123,7 +125,7 @@ func main() {
 	start := time.Now()
 	fdLimit := raiseFDLimit()
 	rep := &report{w: out}
-	rep.header(cfg, fdLimit, *smoke)
+	rep.header(cfg, fdLimit, *smoke, libRevision(*libRev))
 	ok := true
 	if cfg.phases["echo"] {
 		ok = runEcho(cfg, rep) && ok
@@ -135,11 +137,24 @@ func main() {
 		ok = runStorm(cfg, rep) && ok
 	}
 	rep.printTargets()
-	fmt.Fprintf(out, "\nTotal run time: %s.\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(out, "\nTotal run time: %s; load average at the end %s.\n", time.Since(start).Round(time.Second), loadAvg())
 	if !ok {
 		fmt.Fprintln(os.Stderr, "bench: some measurements failed (see above)")
 		os.Exit(1)
 	}
+}
+
+// libRevision describes the library the binary was built with: rev if set,
+// else git describe of the parent directory (the replace target).
+func libRevision(rev string) string {
+	if rev != "" {
+		return rev
+	}
+	out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty", "--exclude", "*").Output()
+	if err != nil {
+		return "unknown (no git)"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func fatalf(format string, args ...any) {

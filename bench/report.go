@@ -62,7 +62,19 @@ func cpuModel() string {
 	return "unknown"
 }
 
-func (r *report) header(cfg config, fdLimit uint64, smoke bool) {
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (r *report) header(cfg config, fdLimit uint64, smoke bool, rev string) {
 	mode := "full"
 	if smoke {
 		mode = "smoke (one brief pass; figures are not meaningful)"
@@ -71,6 +83,7 @@ func (r *report) header(cfg config, fdLimit uint64, smoke bool) {
 	r.printf("# resilientws benchmark (%s)\n\n", mode)
 	r.printf("- %s, %s/%s, %d CPUs (%s), GOMAXPROCS=%d, fd limit %d, host %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), fdLimit, host)
+	r.printf("- library %s; load average at start %s\n", rev, loadAvg())
 	r.printf("- %s; echo: %d rounds, each measurement capped at %s and %d messages (%d round trips for ping-pong), window %d\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), cfg.rounds, cfg.dur, cfg.maxMsgs, cfg.maxPP, window)
 }
