@@ -1,6 +1,7 @@
 package resilientws
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -111,8 +112,9 @@ func (cn *connection) start() {
 // is, until too many messages are pending.
 func (cn *connection) readLoop() {
 	c := cn.c
+	var scratch bytes.Buffer
 	for {
-		typ, data, err := cn.ws.Read(context.Background())
+		typ, data, err := cn.read(&scratch)
 		if err != nil {
 			cn.fail(err)
 			return
@@ -137,6 +139,30 @@ func (cn *connection) readLoop() {
 		}
 	}
 }
+
+// read reads one message through scratch, a buffer reused across messages,
+// and returns a copy of exactly its size (the callback owns it): one
+// allocation per message, where coder/websocket's Read grows a fresh buffer.
+// The read context is never cancelled: the connection is stopped by closing
+// it, because an expiring read context kills a coder/websocket Conn.
+func (cn *connection) read(scratch *bytes.Buffer) (MessageType, []byte, error) {
+	typ, r, err := cn.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	scratch.Reset()
+	if _, err := scratch.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	data := bytes.Clone(scratch.Bytes())
+	if scratch.Cap() > maxScratch {
+		*scratch = bytes.Buffer{} // do not keep a rare large message's buffer
+	}
+	return typ, data, nil
+}
+
+// maxScratch is the largest read buffer a connection keeps between messages.
+const maxScratch = 64 << 10
 
 // isPong runs the user's isPong, turning a panic into an OnError report.
 func (cn *connection) isPong(m Message) (ok bool) {

@@ -110,13 +110,14 @@ const (
 type dispatcher struct {
 	opts *options
 
-	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space
+	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, wanted
 	queue    []event
 	head     int
 	msgs     int
 	msgBytes int
 	stopping bool
-	space    chan struct{} // closed and replaced when message room frees up
+	space    chan struct{} // closed and replaced when message room frees up...
+	wanted   bool          // ...if the reader waits for it
 
 	wake  chan struct{}   // capacity 1: something was queued or stop was called
 	after <-chan struct{} // the supervisor's end, awaited before done closes
@@ -166,6 +167,7 @@ func (d *dispatcher) postMessage(m Message, cancel <-chan struct{}, stalls *atom
 			return true
 		}
 		space := d.space
+		d.wanted = true
 		d.mu.Unlock()
 		stalls.Add(1) // odd: stalled
 		select {
@@ -215,8 +217,11 @@ func (d *dispatcher) run() {
 		if ev.kind == evMessage {
 			d.msgs--
 			d.msgBytes -= len(ev.msg.Data)
-			close(d.space)
-			d.space = make(chan struct{})
+			if d.wanted {
+				close(d.space)
+				d.space = make(chan struct{})
+				d.wanted = false
+			}
 		}
 		d.mu.Unlock()
 		d.deliver(ev)

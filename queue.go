@@ -40,7 +40,8 @@ type sendQueue struct {
 	nextSeq  uint64
 	inFlight bool          // items[head] is being written
 	closed   error         // non-nil once the queue refuses new messages
-	room     chan struct{} // closed and replaced when room frees up
+	room     chan struct{} // closed and replaced when room frees up...
+	wanted   bool          // ...if a sender waits for it
 	waiters  []*flushWaiter
 
 	ready chan struct{} // capacity 1: there is something to write
@@ -106,6 +107,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time, drop
 			fallthrough
 		case OverflowBlock:
 			room := q.room
+			q.wanted = true
 			q.mu.Unlock()
 			select {
 			case <-room:
@@ -134,8 +136,7 @@ func (q *sendQueue) removeLocked(i int, reason error) queued {
 // left updates the flush waiters after message seq left the queue, written
 // (reason nil) or dropped. q.mu must be held.
 func (q *sendQueue) left(seq uint64, reason error) {
-	close(q.room)
-	q.room = make(chan struct{})
+	q.freed()
 	oldest := q.nextSeq + 1
 	if q.head < len(q.items) {
 		oldest = q.items[q.head].seq
@@ -155,6 +156,15 @@ func (q *sendQueue) left(seq uint64, reason error) {
 		q.waiters[i] = nil
 	}
 	q.waiters = keep
+}
+
+// freed wakes the senders waiting for room. q.mu must be held.
+func (q *sendQueue) freed() {
+	if q.wanted {
+		close(q.room)
+		q.room = make(chan struct{})
+		q.wanted = false
+	}
 }
 
 func (q *sendQueue) signal() {
@@ -198,8 +208,7 @@ func (q *sendQueue) settle(written bool) {
 	defer q.mu.Unlock()
 	q.inFlight = false
 	if !written {
-		close(q.room) // OverflowDropOldest may evict it now
-		q.room = make(chan struct{})
+		q.freed() // OverflowDropOldest may evict it now
 		return
 	}
 	it := q.items[q.head]
@@ -279,8 +288,8 @@ func (q *sendQueue) refuse(err error) {
 	if q.closed == nil {
 		q.closed = err
 	}
-	close(q.room) // wake blocked senders so they see err
-	q.room = make(chan struct{})
+	q.wanted = true
+	q.freed() // wake blocked senders so they see err
 }
 
 // buffered returns the bytes queued, the in-flight message included.
