@@ -81,8 +81,9 @@ type Client struct {
 
 	stop       context.Context // cancelled by Shutdown: ends dials, waits and pings
 	stopCancel context.CancelFunc
-	supDone    chan struct{} // closed when the supervisor has returned
-	reconnect  chan struct{} // Reconnect requests (capacity 1)
+	supDone    chan struct{}              // closed when the supervisor has returned
+	reconnect  chan struct{}              // Reconnect requests (capacity 1)
+	current    atomic.Pointer[connection] // the open connection, for Shutdown to cut
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
@@ -205,7 +206,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		c.finish(nil, nil)
 		close(c.supDone)
 	}
-	<-c.supDone
+	c.awaitSupervisor(ctx)
 	if !inCallback {
 		<-c.Done()
 	}
@@ -216,6 +217,28 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("resilientws: %d queued message(s) abandoned: %w", n, ErrClosed)
 	}
 	return nil
+}
+
+// awaitSupervisor waits for the supervisor to end. If ctx ends first, a
+// write still running on the open connection gets closeHandshakeTimeout to
+// finish, then the connection is dropped.
+func (c *Client) awaitSupervisor(ctx context.Context) {
+	select {
+	case <-c.supDone:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(closeHandshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.supDone:
+		return
+	case <-t.C:
+	}
+	if cn := c.current.Load(); cn != nil {
+		cn.fail(fmt.Errorf("resilientws: shutdown: a write outlived the drain time: %w", ErrClosed))
+	}
+	<-c.supDone
 }
 
 // State returns the connection state.
@@ -376,40 +399,54 @@ func (c *Client) postError(err error) {
 }
 
 // runConnection runs one open connection until it dies, the user stops the
-// client or asks for a reconnect, then joins its goroutines.
+// client or asks for a reconnect, then joins its goroutines. The supervisor
+// writes the send queue itself, once OnOpen has returned (the gate).
 func (c *Client) runConnection(cn *connection) connEnd {
 	c.stats.connects.Add(1)
 	if cn.id > 1 {
 		c.stats.reconnects.Add(1)
 	}
 	c.stats.openedAt.Store(cn.openedAt.UnixNano())
+	c.current.Store(cn)
+	defer c.current.Store(nil)
 	c.toState(StateOpen)
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
 	hb := newHeartbeat(&c.opts)
-	defer hb.stop()
+	gate := cn.gate           // until OnOpen has returned
+	var ready <-chan struct{} // then: the queue has messages
 	requested := false
 loop:
 	for {
 		select {
 		case <-cn.dead:
 			break loop
+		case <-gate:
+			gate, ready = nil, c.queue.ready
+			c.writeQueued(cn)
+		case <-ready:
+			c.writeQueued(cn)
 		case <-hb.tick():
 			hb.ping(c.stop, cn)
+		case r := <-hb.pinged():
+			hb.done(c.stop, cn, r)
 		case t := <-cn.pongs:
 			hb.pong(cn, t)
 		case <-hb.expired():
 			hb.late(cn)
 		case <-c.reconnect:
 			requested = true
-			c.replace(cn)
+			if !cn.isDead() {
+				cn.closeGracefully()
+			}
 			break loop
 		case <-c.stop.Done():
-			c.drainAndClose(cn)
+			c.drainAndClose(cn, gate == nil)
 			break loop
 		}
 	}
 	cn.stop()
+	hb.stop()
 	c.stats.openedAt.Store(0)
 	if time.Since(cn.openedAt) >= c.opts.stableAfter {
 		c.rc.reset()
@@ -424,44 +461,38 @@ loop:
 	return classify(cn.id, cn.cause)
 }
 
-// replace closes cn with 1000 for Reconnect; what is queued stays queued.
-func (c *Client) replace(cn *connection) {
-	close(cn.abort)
-	t := time.NewTimer(closeHandshakeTimeout)
-	defer t.Stop()
-	select {
-	case <-cn.writerDone:
-	case <-cn.dead:
-	case <-t.C:
-	}
-	if !cn.isDead() {
-		cn.closeGracefully()
+// writeQueued writes a batch of the queue on cn, and asks for another turn
+// if more may remain.
+func (c *Client) writeQueued(cn *connection) {
+	if cn.writeQueued(c.opts.writeTimeout) {
+		c.queue.signal()
 	}
 }
 
 // drainAndClose writes what is queued while Shutdown's ctx allows, then
-// closes with 1000.
-func (c *Client) drainAndClose(cn *connection) {
+// closes cn with 1000. opened tells whether OnOpen has returned; if not, it
+// waits for it, unless Shutdown was called from a callback (which may be
+// that very OnOpen).
+func (c *Client) drainAndClose(cn *connection, opened bool) {
 	c.mu.Lock()
 	ctx, fromCallback := c.drain, c.fromCallback
 	c.mu.Unlock()
-	if fromCallback {
-		close(cn.skipGate) // OnOpen may be the very callback that called Close
-	}
-	close(cn.drain)
-	select {
-	case <-cn.writerDone:
-	case <-cn.dead:
-	case <-ctx.Done():
-		close(cn.abort)
-		t := time.NewTimer(closeHandshakeTimeout)
+	if !opened && !fromCallback {
 		select {
-		case <-cn.writerDone:
+		case <-cn.gate:
 		case <-cn.dead:
-		case <-t.C:
-			cn.fail(fmt.Errorf("resilientws: shutdown: write still running: %w", ErrClosed))
+		case <-ctx.Done():
 		}
-		t.Stop()
+	}
+	for ctx.Err() == nil && !cn.isDead() {
+		// A write stuck past the ctx's deadline is cut after a grace period.
+		limit := c.opts.writeTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			limit = min(limit, max(time.Until(dl), 0)+closeHandshakeTimeout)
+		}
+		if !cn.writeQueued(limit) {
+			break
+		}
 	}
 	if !cn.isDead() {
 		cn.closeGracefully()

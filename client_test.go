@@ -440,8 +440,10 @@ func TestCallbackOrder(t *testing.T) {
 	for _, e := range r.all() {
 		states[e.String()] = e.state
 	}
-	if states["open(1)"] != StateOpen || states["close(1001,reconnect=true)"] != StateConnecting ||
-		states["reconnecting(1)"] != StateConnecting || states["close(1000,reconnect=false)"] != StateClosed {
+	// The state changes before the matching event is delivered; by the time
+	// a callback runs, later changes may have happened too, so check only
+	// those that nothing can follow here.
+	if states["open(2)"] != StateOpen || states["close(1000,reconnect=false)"] != StateClosed {
 		t.Fatalf("states seen inside callbacks: %v", states)
 	}
 }

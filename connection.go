@@ -12,9 +12,10 @@ import (
 	"github.com/coder/websocket"
 )
 
-// connection is one open WebSocket and the goroutines that use it: a reader
-// (the only caller of Read) and a writer (drains the send queue). The
-// supervisor starts both and joins them (wg) before it dials again.
+// connection is one open WebSocket. Its reader goroutine is the only
+// caller of Reader; the supervisor goroutine writes the send queue on it and
+// runs its heartbeat. The supervisor starts the reader and joins it (stop)
+// before it dials again.
 type connection struct {
 	c   *Client
 	ws  *websocket.Conn
@@ -29,17 +30,12 @@ type connection struct {
 	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
 	pongs   chan time.Time // application pongs, for the supervisor (capacity 1)
 
-	// Writer control, closed by the supervisor at shutdown.
-	gate     chan struct{} // closed once OnOpen has returned
-	skipGate chan struct{} // stop waiting for gate (Close from a callback)
-	drain    chan struct{} // write what is queued, then exit
-	abort    chan struct{} // exit before the next message
+	gate chan struct{} // closed once OnOpen has returned: the queue may flow
 
 	watchdog *time.Timer   // fires fail(ErrWriteTimeout) on a stuck write
 	wdFired  chan struct{} // closed when the watchdog has run
 
-	wg          sync.WaitGroup // reader and writer
-	writerDone  chan struct{}
+	readerDone  chan struct{}
 	openedAt    time.Time
 	subprotocol string
 }
@@ -52,11 +48,8 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 		id:          id,
 		dead:        make(chan struct{}),
 		gate:        make(chan struct{}),
-		skipGate:    make(chan struct{}),
-		drain:       make(chan struct{}),
-		abort:       make(chan struct{}),
 		wdFired:     make(chan struct{}),
-		writerDone:  make(chan struct{}),
+		readerDone:  make(chan struct{}),
 		pongs:       make(chan time.Time, 1),
 		openedAt:    time.Now(),
 		subprotocol: ws.Subprotocol(),
@@ -93,17 +86,11 @@ func (cn *connection) isDead() bool {
 	}
 }
 
-// start runs the reader and the writer.
+// start runs the reader.
 func (cn *connection) start() {
-	cn.wg.Add(2)
 	go func() {
-		defer cn.wg.Done()
+		defer close(cn.readerDone)
 		cn.readLoop()
-	}()
-	go func() {
-		defer cn.wg.Done()
-		defer close(cn.writerDone)
-		cn.writeLoop()
 	}()
 }
 
@@ -175,56 +162,40 @@ func (cn *connection) isPong(m Message) (ok bool) {
 	return cn.c.opts.isPong(m)
 }
 
-// writeLoop writes the send queue in order, once OnOpen has returned. A
-// message whose write fails stays queued for the next connection.
-func (cn *connection) writeLoop() {
+// writeBatch is how many queued messages writeQueued writes before it lets
+// the supervisor look at its other duties.
+const writeBatch = 64
+
+// writeQueued writes queued messages in order, up to writeBatch, each bounded
+// by limit. It reports whether the queue may still hold messages. A message
+// whose write fails stays queued for the next connection.
+func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 	q := cn.c.queue
-	select {
-	case <-cn.gate:
-	case <-cn.skipGate:
-	case <-cn.dead:
-		return
-	case <-cn.abort:
-		return
-	}
-	for {
-		select {
-		case <-cn.abort:
-			return
-		case <-cn.dead:
-			return
-		default:
+	for range writeBatch {
+		if cn.isDead() {
+			return false
 		}
 		m, ok, expired := q.peek()
 		for _, e := range expired {
 			cn.c.dropped(e, ErrExpired)
 		}
 		if !ok {
-			select {
-			case <-q.ready:
-			case <-cn.drain:
-				if q.length() == 0 {
-					return
-				}
-			case <-cn.dead:
-				return
-			case <-cn.abort:
-				return
-			}
-			continue
+			return false
 		}
-		err := cn.write(m)
+		err := cn.write(m, limit)
 		q.settle(err == nil)
 		if err != nil {
 			cn.fail(err)
-			return
+			return false
 		}
 	}
+	return true
 }
 
-// write writes one queued message under the watchdog.
-func (cn *connection) write(m Message) error {
-	cn.watchdog.Reset(cn.c.opts.writeTimeout)
+// write writes one queued message under the watchdog, which fails the
+// connection if the write takes longer than limit.
+func (cn *connection) write(m Message, limit time.Duration) error {
+	cn.watchdog.Reset(limit)
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
 	if !cn.watchdog.Stop() {
 		<-cn.wdFired
@@ -275,10 +246,9 @@ func (cn *connection) closeGracefully() {
 	}
 }
 
-// stop joins the reader and the writer after making sure the socket is
-// closed.
+// stop closes the socket, if still open, and joins the reader.
 func (cn *connection) stop() {
 	cn.fail(errConnGone)
-	cn.wg.Wait()
+	<-cn.readerDone
 	cn.watchdog.Stop()
 }

@@ -231,6 +231,7 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 	}
 
 	// Cut an hour-long backoff wait short.
+	srv.WaitFor("connection 2 registered", wait, func(s *testServer) bool { return s.accepted == 2 && len(s.conns) == 1 })
 	srv.DropAll()
 	r.waitKind("close", 2, wait)
 	if err := c.Reconnect(); err != nil {

@@ -22,12 +22,19 @@ type heartbeat struct {
 	anyMessage        bool     // any inbound message proves liveness
 	ticker            *time.Ticker
 
-	// Application mode: the ping awaiting its pong.
+	// The ping awaiting its pong.
 	awaiting bool
 	sentAt   time.Time
-	stalls   uint64 // cn.stalls when it was sent
-	inbound  uint64 // cn.inbound when it was sent
-	deadline *time.Timer
+	stalls   uint64       // cn.stalls when it was sent
+	inbound  uint64       // cn.inbound when it was sent
+	deadline *time.Timer  // application mode: fires when the pong is late
+	results  chan pingEnd // protocol mode: the ping goroutine's result
+}
+
+// pingEnd is how a protocol ping ended.
+type pingEnd struct {
+	err error
+	rtt time.Duration
 }
 
 // newHeartbeat returns nil when the heartbeat is off.
@@ -45,6 +52,8 @@ func newHeartbeat(o *options) *heartbeat {
 	if h.app != nil {
 		h.deadline = time.NewTimer(time.Hour)
 		h.deadline.Stop()
+	} else {
+		h.results = make(chan pingEnd, 1)
 	}
 	return h
 }
@@ -60,12 +69,23 @@ func (h *heartbeat) tick() <-chan time.Time {
 // expired returns the channel that fires when an application pong is late;
 // nil when none is awaited.
 func (h *heartbeat) expired() <-chan time.Time {
-	if h == nil || !h.awaiting {
+	if h == nil || !h.awaiting || h.deadline == nil {
 		return nil
 	}
 	return h.deadline.C
 }
 
+// pinged returns the channel of protocol ping results; nil when none is
+// running.
+func (h *heartbeat) pinged() <-chan pingEnd {
+	if h == nil || !h.awaiting || h.results == nil {
+		return nil
+	}
+	return h.results
+}
+
+// stop stops the timers and joins the ping goroutine, if one runs: call it
+// after the connection is closed, which ends the ping.
 func (h *heartbeat) stop() {
 	if h == nil {
 		return
@@ -73,6 +93,10 @@ func (h *heartbeat) stop() {
 	h.ticker.Stop()
 	if h.deadline != nil {
 		h.deadline.Stop()
+	}
+	if h.results != nil && h.awaiting {
+		<-h.results
+		h.awaiting = false
 	}
 }
 
@@ -86,36 +110,27 @@ func (h *heartbeat) alive(cn *connection, stalls, inbound uint64) bool {
 	return h.anyMessage && cn.inbound.Load() != inbound
 }
 
-// ping sends one ping on cn. A protocol ping waits for its pong here, or for
-// stop to be cancelled; an application ping returns once written, and its
-// pong is awaited through pong and expired.
+// ping sends one ping on cn, unless one is still awaited. A protocol ping
+// runs on a short-lived goroutine, owned by the supervisor and joined
+// through results (coder/websocket's Ping blocks until the pong); an
+// application ping is written here. Either way the pong is awaited through
+// the supervisor's select: pinged, pongs, expired.
 func (h *heartbeat) ping(stop context.Context, cn *connection) {
-	if h.app != nil {
-		h.sendApp(stop, cn)
-		return
-	}
-	ctx, cancel := context.WithTimeout(stop, h.timeout)
-	defer cancel()
-	stalls, inbound := cn.stalls.Load(), cn.inbound.Load()
-	start := time.Now()
-	err := cn.ws.Ping(ctx)
-	if err == nil {
-		cn.c.stats.setRTT(time.Since(start))
-		return
-	}
-	if stop.Err() != nil || cn.isDead() || h.alive(cn, stalls, inbound) {
-		return // shutting down, the reader already knows why, or not the peer's fault
-	}
-	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
-}
-
-// sendApp writes the application ping, unless one is still awaited.
-func (h *heartbeat) sendApp(stop context.Context, cn *connection) {
 	if h.awaiting {
 		return // its own deadline decides
 	}
 	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
 	h.sentAt = time.Now()
+	if h.app == nil {
+		h.awaiting = true
+		go func() {
+			ctx, cancel := context.WithTimeout(stop, h.timeout)
+			defer cancel()
+			err := cn.ws.Ping(ctx)
+			h.results <- pingEnd{err: err, rtt: time.Since(h.sentAt)}
+		}()
+		return
+	}
 	if err := cn.writeDirect(stop, h.app.Type, h.app.Data); err != nil {
 		if stop.Err() == nil {
 			cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err))
@@ -126,9 +141,22 @@ func (h *heartbeat) sendApp(stop context.Context, cn *connection) {
 	h.deadline.Reset(h.timeout)
 }
 
+// done handles the end of a protocol ping.
+func (h *heartbeat) done(stop context.Context, cn *connection, r pingEnd) {
+	h.awaiting = false
+	if r.err == nil {
+		cn.c.stats.setRTT(r.rtt)
+		return
+	}
+	if stop.Err() != nil || cn.isDead() || h.alive(cn, h.stalls, h.inbound) {
+		return // shutting down, the reader already knows why, or not the peer's fault
+	}
+	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
+}
+
 // pong records an application pong received at t.
 func (h *heartbeat) pong(cn *connection, t time.Time) {
-	if h == nil || !h.awaiting {
+	if h == nil || !h.awaiting || h.app == nil {
 		return
 	}
 	h.awaiting = false
