@@ -22,11 +22,12 @@ type flushWaiter struct {
 	done chan struct{} // closed when they have all left
 }
 
-// sendQueue is the bounded FIFO between Send and the writer. Messages leave
+// sendQueue is the bounded FIFO between Send and the supervisor, which
+// writes it. Messages leave
 // it only by being written (pop) or dropped (a rule the user chose), and
 // every drop is handed to the drop function.
 //
-// The head message is in flight while the writer writes it: it counts in
+// The head message is in flight while it is being written: it counts in
 // bytes and is never evicted by OverflowDropOldest. Safe for concurrent use.
 type sendQueue struct {
 	maxMsgs  int

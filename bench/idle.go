@@ -184,6 +184,7 @@ type idleResult struct {
 	cpuPct     float64       // client process CPU, % of one core (-1: not measured)
 	srvCPUPct  float64       // server child CPU, % of one core
 	cpuWindow  time.Duration
+	pings      int64 // ping frames the server received in the window
 }
 
 func gc2() {
@@ -353,9 +354,12 @@ func idleOnce(v idleVariant, srv *child, n int, cpuWindow time.Duration, profDir
 			}
 			stopProf = func() { pprof.StopCPUProfile(); f.Close() }
 		}
+		p0, _ := srv.pings()
 		c0, sc0, w0 := cpuSelf(), cpuOf(srv.pid()), time.Now()
 		time.Sleep(cpuWindow)
 		c1, sc1, w1 := cpuSelf(), cpuOf(srv.pid()), time.Now()
+		p1, _ := srv.pings()
+		res.pings = int64(p1) - int64(p0)
 		if stopProf != nil {
 			stopProf()
 		}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func main() {
 		stormN    = flag.Int("storm-n", 1000, "clients in the reconnect storm")
 		stormDown = flag.String("storm-down", "0s,3s", "server down times in the reconnect storm")
 		stormRnds = flag.Int("storm-rounds", 5, "rounds of each reconnect storm")
-		profDir   = flag.String("profile-dir", "", "write heap and CPU profiles of the idle library clients here")
+		profDir   = flag.String("profile-dir", "", "write heap and CPU profiles of the idle library clients here (exact heap sampling: run with -phases idle)")
 		mdOut     = flag.String("o", "", "also write the report to this file")
 		libRev    = flag.String("lib-rev", "", "the library revision to print (default: git describe of ..)")
 		serve     = flag.Bool("serve", false, "internal: run as the server child")
@@ -108,6 +109,8 @@ func main() {
 		}
 	}
 	if cfg.profDir != "" {
+		// Exact heap profiles of the idle clients; slows the echo phase.
+		runtime.MemProfileRate = 1
 		if err := os.MkdirAll(cfg.profDir, 0o755); err != nil {
 			fatalf("%v", err)
 		}
@@ -260,7 +263,11 @@ func runIdle(cfg config, rep *report, fdLimit uint64) bool {
 		}
 		for r := 0; r < rounds; r++ {
 			for _, v := range rotate(vs, r) {
-				ir, err := idleOnce(v, srv, n, 0, "")
+				prof := ""
+				if r == 0 {
+					prof = cfg.profDir
+				}
+				ir, err := idleOnce(v, srv, n, 0, prof)
 				if err != nil {
 					progress("idle %d %s: %v", n, v.name, err)
 					ok = false

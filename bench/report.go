@@ -206,15 +206,14 @@ func (r *report) idle(sizes []int, res map[int]map[string][]idleResult, cpu []id
 	}
 	if len(cpu) > 0 {
 		r.printf("\n### CPU of idle clients (getrusage over a window, default heartbeat 30 s / 5 s)\n\n")
-		r.printf("| Client | N | window | pings in window (≈ N × window / 30 s) | client CPU, %% of one core | CPU per ping | server child CPU, %% of one core |\n")
+		r.printf("| Client | N | window | pings the server received | client CPU, %% of one core | client CPU per ping | server child CPU, %% of one core |\n")
 		r.printf("|---|---|---|---|---|---|---|\n")
 		for i, c := range cpu {
-			pings := float64(c.n) * c.cpuWindow.Seconds() / pingEvery.Seconds()
 			per := "–"
-			if pings >= 1 {
-				per = fmt.Sprintf("%.1f µs", c.cpuPct/100*c.cpuWindow.Seconds()/pings*1e6)
+			if c.pings > 0 {
+				per = fmt.Sprintf("%.1f µs", c.cpuPct/100*c.cpuWindow.Seconds()/float64(c.pings)*1e6)
 			}
-			r.printf("| %s | %d | %s | %.0f | %.3f | %s | %.3f |\n", cpuNames[i], c.n, c.cpuWindow.Round(time.Millisecond), pings, c.cpuPct, per, c.srvCPUPct)
+			r.printf("| %s | %d | %s | %d | %.3f | %s | %.3f |\n", cpuNames[i], c.n, c.cpuWindow.Round(time.Millisecond), c.pings, c.cpuPct, per, c.srvCPUPct)
 			if cpuNames[i] == "resilientws" {
 				r.target(fmt.Sprintf("CPU of %d idle clients", c.n), "< 2 % of one core (at 10,000)", fmt.Sprintf("%.3f %%", c.cpuPct), c.cpuPct < 2)
 			}

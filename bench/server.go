@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,7 @@ type wsServer struct {
 	mu    sync.Mutex
 	conns map[*websocket.Conn]struct{}
 	wg    sync.WaitGroup
+	pings atomic.Uint64 // ping frames received
 }
 
 // startWSServer listens on addr (127.0.0.1:0 for any port).
@@ -45,6 +47,9 @@ func startWSServer(addr string) (*wsServer, error) {
 	}
 	s := &wsServer{ln: ln, conns: map[*websocket.Conn]struct{}{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%d\n", s.pings.Load())
+	})
 	mux.HandleFunc("/echo", s.handle(echoLoop))
 	mux.HandleFunc("/sink", s.handle(sinkLoop))
 	mux.HandleFunc("/emit", s.handle(emitLoop))
@@ -57,7 +62,12 @@ func (s *wsServer) addr() string { return s.ln.Addr().String() }
 
 func (s *wsServer) handle(loop func(*websocket.Conn)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil) // compression off (the default)
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{ // compression off (the default)
+			OnPingReceived: func(context.Context, []byte) bool {
+				s.pings.Add(1)
+				return true
+			},
+		})
 		if err != nil {
 			return
 		}
@@ -360,6 +370,19 @@ func (c *child) stop() {
 func (c *child) kill() {
 	_ = c.cmd.Kill()
 	<-c.done
+}
+
+// pings returns the number of ping frames the child has received.
+func (c *child) pings() (uint64, error) {
+	cl := &http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Get("http://" + c.addr + "/stats")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n uint64
+	_, err = fmt.Fscan(resp.Body, &n)
+	return n, err
 }
 
 // pid returns the child's process id.
