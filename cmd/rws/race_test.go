@@ -1,0 +1,6 @@
+//go:build race
+
+package main
+
+// The tests run under -race: build the rws binary with -race too.
+func init() { raceEnabled = true }

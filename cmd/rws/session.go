@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws"
+)
+
+// Demo-mode settings, used unless the matching flag is given.
+const (
+	demoPingInterval = 2 * time.Second
+	demoPingTimeout  = time.Second
+	// demoStableAfter lets the backoff start over after each misbehaviour,
+	// which come a few seconds apart (the library's default is 10s).
+	demoStableAfter = 3 * time.Second
+)
+
+// session is one run of rws: the client, its callbacks and what they
+// share with the main loop.
+type session struct {
+	cfg    *config
+	out    *messagePrinter
+	log    *statusPrinter
+	client *resilientws.Client // set before Start, so callbacks may use it
+	demo   bool
+
+	// Event goroutine only.
+	received int // messages printed
+	conn     int // number of the last connection opened
+
+	opened     chan struct{} // closed at the first OnOpen
+	counted    chan struct{} // closed once -count messages have been printed
+	failed     chan struct{} // closed by fail
+	failOnce   sync.Once
+	failErr    error // set once, before failed closes
+	openedOnce sync.Once
+
+	mu      sync.Mutex // guards lastErr
+	lastErr error      // the last error reported through OnError
+}
+
+func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool) *session {
+	return &session{
+		cfg:     cfg,
+		out:     out,
+		log:     log,
+		demo:    demo,
+		opened:  make(chan struct{}),
+		counted: make(chan struct{}),
+		failed:  make(chan struct{}),
+	}
+}
+
+// fail ends the session with err (the first one wins), from any goroutine.
+func (s *session) fail(err error) {
+	s.failOnce.Do(func() {
+		s.failErr = err
+		close(s.failed)
+	})
+}
+
+// lastError returns the last error reported through OnError.
+func (s *session) lastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// options turns the flags into client options.
+func (s *session) options() []resilientws.Option {
+	cfg := s.cfg
+	opts := []resilientws.Option{
+		resilientws.OnOpen(s.onOpen),
+		resilientws.OnMessage(s.onMessage),
+		resilientws.OnClose(s.onClose),
+		resilientws.OnError(s.onError),
+		resilientws.OnReconnecting(s.onReconnecting),
+		resilientws.OnDrop(s.onDrop),
+		// Backpressure for stdin: a full queue makes the reader wait.
+		resilientws.WithQueue(cfg.queue, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
+		resilientws.WithReadLimit(cfg.readLimit),
+	}
+	interval, timeout := cfg.pingInterval, cfg.pingTimeout
+	if cfg.set["app-ping"] {
+		ping := resilientws.Message{Type: resilientws.Text, Data: []byte(cfg.appPing)}
+		opts = append(opts, resilientws.WithAppHeartbeat(interval, timeout, ping, pongMatcher(cfg.appPong, cfg.appPongContains)))
+	} else {
+		opts = append(opts, resilientws.WithHeartbeat(interval, timeout))
+	}
+	if cfg.set["backoff-min"] || cfg.set["backoff-max"] {
+		lo, hi := cfg.backoffMin, cfg.backoffMax
+		opts = append(opts, resilientws.WithBackoff(func() backoff.BackOff {
+			return backoff.NewExponentialBackOff(
+				backoff.WithInitialInterval(lo),
+				backoff.WithMaxInterval(hi),
+				backoff.WithRandomizationFactor(0.5),
+				backoff.WithMultiplier(2),
+				backoff.WithMaxElapsedTime(0), // never give up
+			)
+		}))
+	}
+	if len(cfg.header) > 0 {
+		opts = append(opts, resilientws.WithHeader(cfg.header))
+	}
+	if len(cfg.subprotocols) > 0 || cfg.host != "" {
+		opts = append(opts, resilientws.WithDialOptions(&websocket.DialOptions{
+			Subprotocols: cfg.subprotocols,
+			Host:         cfg.host,
+		}))
+	}
+	if s.demo {
+		opts = append(opts, resilientws.WithStableAfter(demoStableAfter))
+	}
+	return opts
+}
+
+// pongMatcher returns the application heartbeat's pong test: the message
+// equals reply, or contains it when contains is set.
+func pongMatcher(reply string, contains bool) func(resilientws.Message) bool {
+	r := []byte(reply)
+	if contains {
+		return func(m resilientws.Message) bool { return bytes.Contains(m.Data, r) }
+	}
+	return func(m resilientws.Message) bool { return bytes.Equal(m.Data, r) }
+}
+
+func (s *session) onOpen(e resilientws.OpenEvent) {
+	s.conn = e.Connection
+	s.openedOnce.Do(func() { close(s.opened) })
+	msg := fmt.Sprintf("connection %d", e.Connection)
+	if e.Subprotocol != "" {
+		msg += ", subprotocol " + e.Subprotocol
+	}
+	if n := s.client.Stats().Queued; n > 0 {
+		msg += fmt.Sprintf(", %d queued message(s) go out now", n)
+	}
+	s.log.event(tagOpen, "%s", msg)
+}
+
+func (s *session) onMessage(m resilientws.Message) {
+	if s.cfg.count > 0 && s.received >= s.cfg.count {
+		return // rws is closing: print exactly -count messages
+	}
+	if err := s.out.print(m); err != nil {
+		s.fail(fmt.Errorf("writing to stdout: %w", err))
+		return
+	}
+	s.received++
+	if s.received == s.cfg.count {
+		close(s.counted)
+	}
+}
+
+func (s *session) onClose(e resilientws.CloseEvent) {
+	msg := fmt.Sprintf("connection %d closed: %s", s.conn, describeCode(e.Code))
+	if e.Reason != "" {
+		msg += fmt.Sprintf(" %q", e.Reason)
+	}
+	switch {
+	case e.Reconnect:
+		s.log.event(tagConnecting, "%s; reconnecting", msg)
+	case e.Err != nil:
+		s.log.event(tagClosed, "%s; not reconnecting", msg)
+	default:
+		s.log.event(tagClosed, "%s", msg)
+	}
+}
+
+func (s *session) onError(err error) {
+	s.mu.Lock()
+	s.lastErr = err
+	s.mu.Unlock()
+	s.log.event(tagError, "%v", err)
+}
+
+func (s *session) onReconnecting(e resilientws.ReconnectEvent) {
+	msg := fmt.Sprintf("attempt %d after %s", e.Attempt, fmtDuration(e.Delay))
+	var he *resilientws.HandshakeError
+	switch {
+	case errors.As(e.Err, &he) && he.RetryAfter > 0:
+		msg += fmt.Sprintf(" (the server asked for Retry-After %s)", he.RetryAfter)
+	case websocket.CloseStatus(e.Err) == websocket.StatusTryAgainLater:
+		msg += fmt.Sprintf(" (at least %s after 1013 try again later)", resilientws.TryAgainLaterDelay)
+	}
+	s.log.event(tagReconnect, "%s", msg)
+}
+
+func (s *session) onDrop(m resilientws.Message, reason error) {
+	s.log.warn(tagDropped, "%s: %v", describeMessage(m), reason)
+}
+
+// describeFailure explains the permanent cause that stopped the client.
+func describeFailure(err error) string {
+	var he *resilientws.HandshakeError
+	if errors.As(err, &he) {
+		msg := fmt.Sprintf("the server refused the WebSocket upgrade: HTTP %d %s", he.StatusCode, http.StatusText(he.StatusCode))
+		if body := firstLine(he.Body); body != "" {
+			msg += fmt.Sprintf(": %q", body)
+		}
+		return msg + "; not retrying"
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		msg := "the server closed the connection with " + describeCode(ce.Code)
+		if ce.Reason != "" {
+			msg += fmt.Sprintf(" %q", ce.Reason)
+		}
+		return msg + "; not reconnecting"
+	}
+	return err.Error()
+}
+
+// firstLine returns the first non-empty line of b, at most 200 bytes.
+func firstLine(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = bytes.TrimSpace(b[:i])
+	}
+	if len(b) > 200 {
+		b = append(b[:200:200], "..."...)
+	}
+	return string(b)
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws"
+)
+
+// Usage errors are found before any connection: run them in-process.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	const url = "ws://127.0.0.1:1/"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-bogus", url}, "flag provided but not defined: -bogus"},
+		{[]string{"-count", "x", url}, `invalid value "x" for flag -count`},
+		{[]string{"-count", "-1", url}, "-count: must not be negative"},
+		{[]string{"-timeout", "-1s", url}, "-timeout: must not be negative"},
+		{[]string{"ftp://127.0.0.1/"}, `scheme "ftp" is not ws, wss, http or https`},
+		{[]string{"127.0.0.1:8080"}, "invalid URL"},
+		{[]string{url, "ws://127.0.0.1:2/"}, "want at most one URL"},
+		{[]string{"-H", "NoColon", url}, "want 'Name: value'"},
+		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
+		{[]string{"-binary-format", "octal", url}, "want hex or base64"},
+		{[]string{"-backoff-min", "0s", url}, "-backoff-min: must be positive"},
+		{[]string{"-backoff-min", "2s", "-backoff-max", "1s", url}, "-backoff-max (1s) is less than -backoff-min (2s)"},
+		{[]string{"-app-ping", "ping", url}, "-app-ping needs -app-pong"},
+		{[]string{"-app-pong", "pong", url}, "-app-pong needs -app-ping"},
+		{[]string{"-app-pong-contains", url}, "-app-pong-contains needs -app-pong"},
+		{[]string{"-app-ping", "ping", "-app-pong", "pong", "-ping-interval", "0", url}, "needs a positive -ping-interval"},
+		// Values checked by resilientws.New.
+		{[]string{"-read-limit", "0", url}, "WithReadLimit: must be positive"},
+		{[]string{"-queue", "0", url}, "WithQueue: limits must be positive"},
+		{[]string{"-ping-interval", "-1s", url}, "WithHeartbeat: negative duration"},
+		{[]string{"-ping-timeout", "0", url}, "WithHeartbeat: timeout must be positive"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(tc.args, strings.NewReader(""), &stdout, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "Run 'rws -h' for usage.") {
+			t.Errorf("rws %q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("rws %q: stdout %q, want nothing", tc.args, stdout.String())
+		}
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseFlags([]string{"--count", "2", "ws://127.0.0.1/", "-H", "A: 1", "-H", "a:2 ", "-H", "Host: h.test",
+		"-subprotocol", "x, y", "--subprotocol=z", "-json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.url != "ws://127.0.0.1/" || cfg.count != 2 || !cfg.json || cfg.host != "h.test" {
+		t.Errorf("got %+v", cfg)
+	}
+	if got := cfg.header.Values("A"); !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("header A: %q", got)
+	}
+	if cfg.header.Get("Host") != "" {
+		t.Errorf("Host is in the header: %v", cfg.header)
+	}
+	if !slices.Equal(cfg.subprotocols, []string{"x", "y", "z"}) {
+		t.Errorf("subprotocols: %q", cfg.subprotocols)
+	}
+	if !cfg.set["count"] || cfg.set["quiet"] {
+		t.Errorf("set: %v", cfg.set)
+	}
+
+	// After "--", everything is an argument.
+	if _, err := parseFlags([]string{"--", "-json"}, io.Discard); err != nil {
+		t.Errorf(`"-- -json": %v`, err)
+	} else if cfg, _ := parseFlags([]string{"--", "-json"}, io.Discard); cfg.url != "-json" || cfg.json {
+		t.Errorf(`"-- -json": url %q, json %t`, cfg.url, cfg.json)
+	}
+
+	// Defaults are the library's.
+	cfg, err = parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.url != "" || cfg.pingInterval != resilientws.DefaultHeartbeatInterval || cfg.pingTimeout != resilientws.DefaultHeartbeatTimeout ||
+		cfg.backoffMin != resilientws.DefaultBackoffInitial || cfg.backoffMax != resilientws.DefaultBackoffMax ||
+		cfg.queue != resilientws.DefaultQueueMessages || cfg.readLimit != resilientws.DefaultReadLimit || cfg.binaryFormat != formatHex {
+		t.Errorf("defaults: %+v", cfg)
+	}
+
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"--help"}, &help); !errors.Is(err, errHelp) || !strings.Contains(help.String(), "Exit status") {
+		t.Errorf("--help: %v, %q", err, help.String())
+	}
+}
+
+func TestReadLine(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 20)
+	in := "a\r\nb\n\n" + long + "\nlast"
+	br := bufio.NewReaderSize(strings.NewReader(in), 16) // lines longer than the buffer too
+	type line struct {
+		s    string
+		long bool
+		err  error
+	}
+	var got []line
+	for {
+		l, _, isLong, err := readLine(br, 10)
+		got = append(got, line{string(l), isLong, err})
+		if err != nil {
+			break
+		}
+	}
+	want := []line{{"a", false, nil}, {"b", false, nil}, {"", false, nil}, {"", true, nil}, {"last", false, io.EOF}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// A line of exactly the limit, with CRLF, is not long.
+	if l, _, isLong, _ := readLine(bufio.NewReader(strings.NewReader("0123456789\r\n")), 10); isLong || string(l) != "0123456789" {
+		t.Errorf("limit line: %q, long %t", l, isLong)
+	}
+	// Empty input: EOF at once, nothing consumed.
+	if _, size, _, err := readLine(bufio.NewReader(strings.NewReader("")), 10); size != 0 || err != io.EOF {
+		t.Errorf("empty input: size %d, err %v", size, err)
+	}
+}
+
+func TestMessagePrinter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		json   bool
+		binary string
+		m      resilientws.Message
+		want   string
+	}{
+		{false, formatHex, resilientws.Message{Type: resilientws.Text, Data: []byte(`{"a":1}`)}, "{\"a\":1}\n"},
+		{true, formatHex, resilientws.Message{Type: resilientws.Text, Data: []byte(` {"a":[1]} `)}, "{\n  \"a\": [\n    1\n  ]\n}\n"},
+		{true, formatHex, resilientws.Message{Type: resilientws.Text, Data: []byte(`{"a":`)}, "{\"a\":\n"},
+		{true, formatHex, resilientws.Message{Type: resilientws.Text, Data: nil}, "\n"},
+		{true, formatHex, resilientws.Message{Type: resilientws.Binary, Data: []byte("{}")}, "7b7d\n"},
+		{false, formatBase64, resilientws.Message{Type: resilientws.Binary, Data: []byte{0xff, 0}}, "/wA=\n"},
+	} {
+		var b bytes.Buffer
+		p := &messagePrinter{w: &b, json: tc.json, binary: tc.binary}
+		if err := p.print(tc.m); err != nil || b.String() != tc.want {
+			t.Errorf("json %t, %s, %q: got %q (%v), want %q", tc.json, tc.binary, tc.m.Data, b.String(), err, tc.want)
+		}
+	}
+}
+
+func TestStatusPrinter(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	var b bytes.Buffer
+	p := newStatusPrinter(&b, false, false)
+	p.now = func() time.Time { return at }
+	p.event(tagOpen, "connection %d", 1)
+	p.fatal("gone")
+	if want := "03:04:05.006 OPEN       connection 1\nrws: gone\n"; b.String() != want {
+		t.Errorf("plain: %q, want %q", b.String(), want)
+	}
+
+	b.Reset()
+	p = newStatusPrinter(&b, true, true)
+	p.now = func() time.Time { return at }
+	p.event(tagOpen, "hidden by -quiet")
+	p.warn(tagDropped, "shown")
+	if s := b.String(); strings.Contains(s, "hidden") || !strings.Contains(s, "shown") || !strings.Contains(s, ansiMagenta) {
+		t.Errorf("quiet, colour: %q", s)
+	}
+}
+
+func TestColourEnabled(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if colourEnabled(w, env()) {
+		t.Error("colour on a pipe")
+	}
+	if colourEnabled(&bytes.Buffer{}, env()) {
+		t.Error("colour on a buffer")
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil { // only with a terminal
+		defer tty.Close()
+		if !colourEnabled(tty, env()) {
+			t.Error("no colour on a terminal")
+		}
+		if colourEnabled(tty, env("NO_COLOR", "1")) || colourEnabled(tty, env("TERM", "dumb")) {
+			t.Error("colour despite NO_COLOR or TERM=dumb")
+		}
+	}
+}
+
+func TestPongMatcher(t *testing.T) {
+	t.Parallel()
+	msg := func(s string) resilientws.Message {
+		return resilientws.Message{Type: resilientws.Text, Data: []byte(s)}
+	}
+	exact, contains := pongMatcher("pong", false), pongMatcher("pong", true)
+	if !exact(msg("pong")) || exact(msg(`{"r":"pong"}`)) || exact(msg("pong\n")) {
+		t.Error("exact match")
+	}
+	if !contains(msg("pong")) || !contains(msg(`{"r":"pong"}`)) || contains(msg("ping")) {
+		t.Error("substring match")
+	}
+}
+
+func TestDescribeFailure(t *testing.T) {
+	t.Parallel()
+	he := &resilientws.HandshakeError{StatusCode: http.StatusForbidden, Body: []byte("\n  forbidden topic\nmore\n")}
+	if got, want := describeFailure(fmt.Errorf("wrapped: %w", he)), `the server refused the WebSocket upgrade: HTTP 403 Forbidden: "forbidden topic"; not retrying`; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	ce := fmt.Errorf("resilientws: not reconnecting: %w", websocket.CloseError{Code: websocket.StatusUnsupportedData, Reason: "text only"})
+	if got, want := describeFailure(ce), `the server closed the connection with 1003 (unsupported data) "text only"; not reconnecting`; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	if got := describeFailure(resilientws.ErrBackoffStopped); got != resilientws.ErrBackoffStopped.Error() {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestDemoSchedule(t *testing.T) {
+	t.Parallel()
+	for i, st := range demoSchedule {
+		if st.at <= 0 || st.at >= demoPeriod || (i > 0 && st.at <= demoSchedule[i-1].at) {
+			t.Errorf("step %d at %s: steps must be in order within the %s cycle", i, st.at, demoPeriod)
+		}
+	}
+	if last := demoSchedule[len(demoSchedule)-1].at; last > time.Minute/2 {
+		t.Errorf("the last misbehaviour comes at %s: a newcomer should see all within the first minute", last)
+	}
+}
