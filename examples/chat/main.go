@@ -103,7 +103,7 @@ func run(url, name string, ttl, duration time.Duration) error {
 		}),
 		resilientws.OnOpen(func(e resilientws.OpenEvent) {
 			if n := client.Stats().Queued; n > 0 {
-				log.Printf("connected (connection %d): sending %d line(s) typed while offline", e.Connection, n)
+				log.Printf("connected (connection %d): %d line(s) queued while offline", e.Connection, n)
 				return
 			}
 			log.Printf("connected (connection %d)", e.Connection)
