@@ -177,7 +177,8 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 	}
 	srv.WaitReceived(10, wait)
 
-	p.Refuse() // live connections drop, new dials are refused
+	p.Refuse()   // new dials are refused...
+	p.ResetAll() // ...and live connections drop
 	r.waitKind("close", 1, wait)
 	r.waitKind("error", 2, wait) // the lost connection, then at least one refused dial
 	if c.State() != StateConnecting {
@@ -191,7 +192,9 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 	if c.Stats().Queued != 40 {
 		t.Fatalf("queued during the outage = %d, want 40", c.Stats().Queued)
 	}
-	p.Accept()
+	if err := p.Recover(); err != nil {
+		t.Fatal(err)
+	}
 	r.waitKind("open", 2, wait)
 	got := serverText(srv.WaitReceived(50, wait))
 	if err := c.Flush(context.Background()); err != nil {

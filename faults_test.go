@@ -45,14 +45,14 @@ func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 	srv := newTestServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithWriteTimeout(time.Second),
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithWriteTimeout(2*time.Second),
 		WithQueue(10, 32<<20, OverflowReject))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	r.waitKind("open", 1, wait)
 	p.Stall()
-	big := bytes.Repeat([]byte("x"), 16<<20) // more than the socket buffers hold
+	big := bytes.Repeat([]byte("x"), 8<<20) // more than the socket buffers hold
 	if err := c.Send(context.Background(), Binary, big); err != nil {
 		t.Fatal(err)
 	}
