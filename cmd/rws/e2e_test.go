@@ -180,9 +180,9 @@ func TestTimeoutAgainstRefusingServer(t *testing.T) {
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)
 		return true
 	}})
-	args := append(slices.Clone(fastBackoff), "-timeout", "500ms", "-quiet", srv.url)
+	args := append(slices.Clone(fastBackoff), "-timeout", "1s", "-quiet", srv.url)
 	res := runRWS(t, "", args...)
-	if res.code != exitFailure || !strings.Contains(res.stderr, "rws: not connected within 500ms") || !strings.Contains(res.stderr, "503") {
+	if res.code != exitFailure || !strings.Contains(res.stderr, "rws: not connected within 1s") || !strings.Contains(res.stderr, "503") {
 		t.Errorf("exit %d; want 1, the timeout and the 503\nstderr:\n%s", res.code, res.stderr)
 	}
 }

@@ -45,9 +45,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.Is(err, errHelp) {
 		return exitOK
 	}
-	log := newStatusPrinter(stderr, cfg != nil && cfg.quiet, colourEnabled(stderr, os.Getenv))
+	status := newStatusPrinter(stderr, cfg != nil && cfg.quiet, colourEnabled(stderr, os.Getenv))
 	if err != nil {
-		log.fatal("%v", err)
+		status.fatal("%v", err)
 		fmt.Fprintln(stderr, "Run 'rws -h' for usage.")
 		return exitUsage
 	}
@@ -57,9 +57,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	demo := cfg.url == ""
 	if demo {
-		srv, err := startDemo(log)
+		srv, err := startDemo(status)
 		if err != nil {
-			log.fatal("%v", err)
+			status.fatal("%v", err)
 			return exitFailure
 		}
 		defer srv.close() // after the client's Close: deferred first
@@ -73,24 +73,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	out := &messagePrinter{w: stdout, json: cfg.json, binary: cfg.binaryFormat}
-	s := newSession(cfg, out, log, demo)
+	s := newSession(cfg, out, status, demo)
 	client, err := resilientws.New(cfg.url, s.options()...)
 	if err != nil {
-		log.fatal("%v", err)
+		status.fatal("%v", err)
 		fmt.Fprintln(stderr, "Run 'rws -h' for usage.")
 		return exitUsage
 	}
 	s.client = client
 	if demo {
-		log.event(tagDemo, "no URL given: started a local feed server at %s; it misbehaves every %s (see rws -h)", cfg.url, demoPeriod)
-		log.event(tagDemo, "heartbeat %s/%s and backoff reset after %s of uptime, for the demo (defaults %s/%s and %s)",
+		status.event(tagDemo, "no URL given: started a local feed server at %s; it misbehaves every %s (see rws -h)", cfg.url, demoPeriod)
+		status.event(tagDemo, "heartbeat %s/%s and backoff reset after %s of uptime, for the demo (defaults %s/%s and %s)",
 			cfg.pingInterval, cfg.pingTimeout, demoStableAfter,
 			resilientws.DefaultHeartbeatInterval, resilientws.DefaultHeartbeatTimeout, resilientws.DefaultStableAfter)
-		log.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
+		status.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
 	}
-	log.event(tagConnecting, "%s", cfg.url)
+	status.event(tagConnecting, "%s", cfg.url)
 	if err := client.Start(); err != nil {
-		log.fatal("%v", err)
+		status.fatal("%v", err)
 		return exitFailure
 	}
 	return s.loop(ctx, stopSignals, stdin)
