@@ -54,6 +54,10 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int32(s))
 }
 
+// MarshalText encodes the state as its name, so that Stats encodes well as
+// JSON (for expvar, for example).
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Client is a WebSocket connection that heals itself: it reconnects with
 // exponential backoff after any close or error the user did not ask for,
 // detects dead peers with a heartbeat, and queues what is sent while the link
@@ -104,12 +108,19 @@ func New(url string, opts ...Option) (*Client, error) {
 	if err := checkURL(url); err != nil {
 		return nil, err
 	}
-	o := defaultOptions()
+	// Options are applied in place: OnJSON's handler keeps a pointer to them.
+	c := &Client{
+		url:       url,
+		opts:      defaultOptions(),
+		supDone:   make(chan struct{}),
+		reconnect: make(chan struct{}, 1),
+	}
+	o := &c.opts
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("resilientws: option %d is nil", i)
 		}
-		if err := opt.apply(&o); err != nil {
+		if err := opt.apply(o); err != nil {
 			return nil, fmt.Errorf("resilientws: option %d: %w", i, err)
 		}
 	}
@@ -117,16 +128,11 @@ func New(url string, opts ...Option) (*Client, error) {
 	if b == nil {
 		return nil, errors.New("resilientws: WithBackoff: the factory returned a nil BackOff")
 	}
-	c := &Client{
-		url:       url,
-		opts:      o,
-		rc:        newReconnector(b),
-		queue:     newSendQueue(o.queueMessages, o.queueBytes, o.overflow),
-		supDone:   make(chan struct{}),
-		reconnect: make(chan struct{}, 1),
-	}
+	c.rc = newReconnector(b)
+	c.queue = newSendQueue(o.queueMessages, o.queueBytes, o.overflow, c.dropped)
 	c.dialOpts = dialOptions(&c.opts)
 	c.disp = newDispatcher(&c.opts, c.supDone)
+	c.opts.report = c.disp.reportError
 	c.stop, c.stopCancel = context.WithCancel(context.Background())
 	return c, nil
 }

@@ -175,10 +175,7 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 		if cn.isDead() {
 			return false
 		}
-		m, ok, expired := q.peek()
-		for _, e := range expired {
-			cn.c.dropped(e, ErrExpired)
-		}
+		m, ok := q.peek()
 		if !ok {
 			return false
 		}

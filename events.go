@@ -259,6 +259,13 @@ func (d *dispatcher) deliver(ev event) {
 	}
 }
 
+// reportError delivers err to OnError; only the event goroutine calls it.
+func (d *dispatcher) reportError(err error) {
+	if d.opts.onError != nil {
+		d.guard("OnError", func() { d.opts.onError(err) })
+	}
+}
+
 // guard runs f, turning a panic into an OnError report (a panic in OnError
 // itself is dropped, to avoid a loop).
 func (d *dispatcher) guard(name string, f func()) {

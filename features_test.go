@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,8 +272,8 @@ func TestSendTTLAndWithoutQueue(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
-		t.Fatalf("Flush = %v, want the expired drop reported", err)
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"fresh"}) {
 		t.Fatalf("server got %v", got)
@@ -356,5 +357,47 @@ func TestStatsUptimeAndSmoothedRTT(t *testing.T) {
 	c.Close()
 	if st := c.Stats(); st.Uptime != 0 || st.State != StateClosed {
 		t.Fatalf("stats after Close %+v", st)
+	}
+}
+
+func TestTTLExpiresWhileNothingIsWritten(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
+	if err := c.SendText(context.Background(), "soon stale", WithTTL(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendText(context.Background(), "kept"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	// Flush covers both: it ends on the ctx, but the TTL drop happens first.
+	if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush = %v", err)
+	}
+	if st := c.Stats(); st.Queued != 1 || st.BufferedAmount != 4 || st.DroppedExpired != 1 {
+		t.Fatalf("stats %+v: the expired message still counts", st)
+	}
+	if err := c.Close(); err == nil || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
+		t.Fatalf("Close = %v", err)
+	}
+	var reasons []string
+	for _, d := range r.of("drop") {
+		reasons = append(reasons, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+	}
+	if fmt.Sprint(reasons) != "[soon stale:expired kept:closed]" {
+		t.Fatalf("drops %v", reasons)
+	}
+}
+
+func TestFlushReportsAnExpiredMessage(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/", fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SendText(context.Background(), "x", WithTTL(10*time.Millisecond))
+	if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Flush = %v, want the expiry reported", err)
 	}
 }

@@ -105,6 +105,7 @@ type options struct {
 	onError        func(error)
 	onReconnecting func(ReconnectEvent)
 	onDrop         func(Message, error)
+	report         func(error) // OnError from the event goroutine, panic-guarded (set by New)
 
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration

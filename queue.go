@@ -3,6 +3,7 @@ package resilientws
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -44,12 +45,15 @@ type sendQueue struct {
 	room     chan struct{} // closed and replaced when room frees up...
 	wanted   bool          // ...if a sender waits for it
 	waiters  []*flushWaiter
+	ttls     int // queued messages with an expiry
 
-	ready chan struct{} // capacity 1: there is something to write
+	ready chan struct{}        // capacity 1: there is something to write
+	drop  func(Message, error) // reports a message that left unwritten; called without q.mu
 }
 
-func newSendQueue(maxMsgs, maxBytes int, overflow Overflow) *sendQueue {
+func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, error)) *sendQueue {
 	return &sendQueue{
+		drop:     drop,
 		maxMsgs:  maxMsgs,
 		maxBytes: maxBytes,
 		overflow: overflow,
@@ -59,13 +63,14 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow) *sendQueue {
 }
 
 // push queues m (whose Data the queue now owns), to expire at expires
-// unless that is zero. Messages evicted to make room are passed to drop,
-// outside the lock.
-func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time, drop func(Message, error)) error {
+// unless that is zero. Messages evicted to make room, or expired, are
+// reported through q.drop.
+func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) error {
 	if len(m.Data) > q.maxBytes {
 		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
 	}
 	for {
+		q.expire()
 		q.mu.Lock()
 		if q.closed != nil {
 			err := q.closed
@@ -76,6 +81,9 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time, drop
 		if n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes {
 			q.nextSeq++
 			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires})
+			if !expires.IsZero() {
+				q.ttls++
+			}
 			q.bytes += len(m.Data)
 			q.mu.Unlock()
 			q.signal()
@@ -97,7 +105,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time, drop
 			}
 			q.mu.Unlock()
 			for _, e := range evicted {
-				drop(e.msg, ErrQueueFull)
+				q.drop(e.msg, ErrQueueFull)
 			}
 			// Loop: room was made, unless only the in-flight message is left,
 			// in which case we wait for it like OverflowBlock.
@@ -130,8 +138,59 @@ func (q *sendQueue) removeLocked(i int, reason error) queued {
 	q.items[len(q.items)-1] = queued{}
 	q.items = q.items[:len(q.items)-1]
 	q.bytes -= len(it.msg.Data)
+	if !it.expires.IsZero() {
+		q.ttls--
+	}
 	q.left(it.seq, reason)
 	return it
+}
+
+// expire drops, through q.drop, every queued message whose TTL has run out
+// (not the one in flight).
+func (q *sendQueue) expire() {
+	q.mu.Lock()
+	expired := q.expireLocked()
+	q.mu.Unlock()
+	for _, m := range expired {
+		q.drop(m, ErrExpired)
+	}
+}
+
+// expireLocked removes the expired messages and returns them, for the
+// caller to report once q.mu is released. q.mu must be held.
+func (q *sendQueue) expireLocked() []Message {
+	if q.ttls == 0 {
+		return nil
+	}
+	first := q.head
+	if q.inFlight {
+		first++
+	}
+	now := time.Now()
+	var expired []Message
+	for i := len(q.items) - 1; i >= first; i-- {
+		if e := q.items[i].expires; !e.IsZero() && !now.Before(e) {
+			expired = append(expired, q.removeLocked(i, ErrExpired).msg)
+		}
+	}
+	slices.Reverse(expired) // oldest first
+	return expired
+}
+
+// nextExpiry returns the earliest expiry among queued messages.
+func (q *sendQueue) nextExpiry() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var next time.Time
+	if q.ttls == 0 {
+		return next, false
+	}
+	for _, it := range q.items[q.head:] {
+		if !it.expires.IsZero() && (next.IsZero() || it.expires.Before(next)) {
+			next = it.expires
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // left updates the flush waiters after message seq left the queue, written
@@ -176,30 +235,19 @@ func (q *sendQueue) signal() {
 }
 
 // peek returns the oldest message and marks it in flight; ok is false when
-// the queue is empty. Expired messages met on the way are removed and
-// returned, for the caller to report.
-func (q *sendQueue) peek() (m Message, ok bool, expired []Message) {
+// the queue is empty. Expired messages are dropped first.
+func (q *sendQueue) peek() (m Message, ok bool) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	var now time.Time
-	for q.head < len(q.items) {
-		it := &q.items[q.head]
-		if it.expires.IsZero() {
-			break
-		}
-		if now.IsZero() {
-			now = time.Now()
-		}
-		if now.Before(it.expires) {
-			break
-		}
-		expired = append(expired, q.removeLocked(q.head, ErrExpired).msg)
+	expired := q.expireLocked()
+	if q.head < len(q.items) {
+		q.inFlight = true
+		m, ok = q.items[q.head].msg, true
 	}
-	if q.head == len(q.items) {
-		return Message{}, false, expired
+	q.mu.Unlock()
+	for _, e := range expired {
+		q.drop(e, ErrExpired)
 	}
-	q.inFlight = true
-	return q.items[q.head].msg, true, expired
+	return m, ok
 }
 
 // settle ends the write of the in-flight message: written removes it,
@@ -216,6 +264,9 @@ func (q *sendQueue) settle(written bool) {
 	q.items[q.head] = queued{}
 	q.head++
 	q.bytes -= len(it.msg.Data)
+	if !it.expires.IsZero() {
+		q.ttls--
+	}
 	if q.head == len(q.items) {
 		q.items = q.items[:0]
 		q.head = 0
@@ -231,6 +282,7 @@ func (q *sendQueue) settle(written bool) {
 // flushWait registers a waiter for everything queued now; nil when the queue
 // is empty.
 func (q *sendQueue) flushWait() *flushWaiter {
+	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == len(q.items) {
@@ -260,15 +312,17 @@ func (q *sendQueue) waiterErr(w *flushWaiter) error {
 	return w.err
 }
 
-// close refuses new messages with err and returns, and removes, everything
-// still queued; each removed message is reported to the flush waiters with
-// err.
+// close refuses new messages with err and removes everything still queued:
+// what has expired is reported through q.drop with ErrExpired, the rest is
+// returned (each reported to the flush waiters with err), for the caller to
+// drop with its reason.
 func (q *sendQueue) close(err error) []Message {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed == nil {
 		q.closed = err
 	}
+	q.inFlight = false
+	expired := q.expireLocked()
 	var out []Message
 	for q.head < len(q.items) {
 		it := q.items[q.head]
@@ -278,7 +332,11 @@ func (q *sendQueue) close(err error) []Message {
 		out = append(out, it.msg)
 		q.left(it.seq, err)
 	}
-	q.items, q.head, q.inFlight = nil, 0, false
+	q.items, q.head, q.ttls = nil, 0, 0
+	q.mu.Unlock()
+	for _, m := range expired {
+		q.drop(m, ErrExpired)
+	}
 	return out
 }
 
@@ -295,6 +353,7 @@ func (q *sendQueue) refuse(err error) {
 
 // buffered returns the bytes queued, the in-flight message included.
 func (q *sendQueue) buffered() int {
+	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.bytes
@@ -302,6 +361,7 @@ func (q *sendQueue) buffered() int {
 
 // length returns the number of messages queued.
 func (q *sendQueue) length() int {
+	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) - q.head

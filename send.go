@@ -91,7 +91,7 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 			expires = time.Now().Add(so.ttl)
 		}
 	}
-	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, expires, c.dropped)
+	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, expires)
 }
 
 // SendText queues a text message; see Send.
@@ -135,15 +135,34 @@ func (c *Client) Flush(ctx context.Context) error {
 	if w == nil {
 		return nil
 	}
-	select {
-	case <-w.done:
-		if err := c.queue.waiterErr(w); err != nil {
-			return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
+	for {
+		var expiry *time.Timer
+		var expired <-chan time.Time
+		if next, ok := c.queue.nextExpiry(); ok {
+			expiry = time.NewTimer(time.Until(next))
+			expired = expiry.C
 		}
-		return nil
-	case <-ctx.Done():
-		c.queue.forget(w)
-		return fmt.Errorf("resilientws: Flush: %w", ctx.Err())
+		select {
+		case <-w.done:
+		case <-expired:
+			c.queue.expire() // may finish w
+		case <-ctx.Done():
+			c.queue.forget(w)
+		}
+		if expiry != nil {
+			expiry.Stop()
+		}
+		select {
+		case <-w.done:
+			if err := c.queue.waiterErr(w); err != nil {
+				return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
+			}
+			return nil
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("resilientws: Flush: %w", err)
+		}
 	}
 }
 
@@ -176,9 +195,7 @@ func OnJSON[T any](f func(T)) Option {
 		o.onMessage = func(m Message) {
 			var v T
 			if err := json.Unmarshal(m.Data, &v); err != nil {
-				if o.onError != nil {
-					o.onError(&DecodeError{Message: m, Err: err})
-				}
+				o.report(&DecodeError{Message: m, Err: err})
 				return
 			}
 			f(v)
