@@ -121,7 +121,7 @@ func New(url string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("resilientws: option %d is nil", i)
 		}
 		if err := opt.apply(o); err != nil {
-			return nil, fmt.Errorf("resilientws: option %d: %w", i, err)
+			return nil, fmt.Errorf("resilientws: %w", err)
 		}
 	}
 	b := o.newBackoff()
@@ -459,14 +459,18 @@ loop:
 	if time.Since(cn.openedAt) >= c.opts.stableAfter {
 		c.rc.reset()
 	}
+	var end connEnd
 	switch {
 	case c.stop.Err() != nil:
-		return connEnd{user: true, event: CloseEvent{Code: websocket.StatusNormalClosure}}
+		end = connEnd{user: true, event: CloseEvent{Code: websocket.StatusNormalClosure}}
 	case requested:
-		return connEnd{requested: true, cause: ErrReconnectRequested,
+		end = connEnd{requested: true, cause: ErrReconnectRequested,
 			event: CloseEvent{Code: websocket.StatusNormalClosure, Err: ErrReconnectRequested}}
+	default:
+		end = classify(cn.id, cn.cause)
 	}
-	return classify(cn.id, cn.cause)
+	end.event.Connection = cn.id
+	return end
 }
 
 // writeQueued writes a batch of the queue on cn, and asks for another turn

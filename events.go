@@ -49,6 +49,9 @@ func (e OpenEvent) Send(ctx context.Context, typ MessageType, data []byte) error
 
 // CloseEvent describes the end of a connection that had opened.
 type CloseEvent struct {
+	// Connection is the number of the connection that ended, as in its
+	// OpenEvent.
+	Connection int
 	// Code is the status from the peer's close frame, 1000 after the user's
 	// own Close, 1009 after a local read-limit overflow, and 1006
 	// (StatusAbnormalClosure) when no close frame came.
