@@ -37,8 +37,9 @@ var idleVariants = []idleVariant{
 	{"gws", dialIdleGWS},
 }
 
-// Heartbeat of the raw pinger, the library's defaults.
-const (
+// Heartbeat of the idle clients, the library's defaults unless
+// -idle-heartbeat changes pingEvery (to profile the heartbeat path).
+var (
 	pingEvery   = resilientws.DefaultHeartbeatInterval
 	pongTimeout = resilientws.DefaultHeartbeatTimeout
 )
@@ -107,10 +108,14 @@ type rwsIdle struct{ c *resilientws.Client }
 func dialIdleRWS(url string) (idleConn, error) {
 	opened := make(chan struct{})
 	var once sync.Once
-	c, err := resilientws.New(url,
+	opts := []resilientws.Option{
 		resilientws.OnOpen(func(resilientws.OpenEvent) { once.Do(func() { close(opened) }) }),
 		resilientws.OnMessage(func(resilientws.Message) {}),
-	)
+	}
+	if pingEvery != resilientws.DefaultHeartbeatInterval {
+		opts = append(opts, resilientws.WithHeartbeat(pingEvery, pongTimeout))
+	}
+	c, err := resilientws.New(url, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -304,8 +309,8 @@ func closeAll(conns []idleConn) {
 
 // idleOnce connects n idle clients of v to the server child, measures the
 // memory and goroutines they add and, if cpuWindow > 0, the CPU they use
-// over that window. With profDir set it writes a heap profile, and a CPU
-// profile over the window.
+// over that window. With profDir set it writes a heap profile (cpuWindow 0)
+// or a CPU profile over the window.
 func idleOnce(v idleVariant, srv *child, n int, cpuWindow time.Duration, profDir string) (idleResult, error) {
 	url := "ws://" + srv.addr + "/echo"
 	gc2()
@@ -336,7 +341,7 @@ func idleOnce(v idleVariant, srv *child, n int, cpuWindow time.Duration, profDir
 		cpuPct:     -1,
 		srvCPUPct:  -1,
 	}
-	if profDir != "" {
+	if profDir != "" && cpuWindow == 0 {
 		if err := writeProfile(filepath.Join(profDir, fmt.Sprintf("idle-heap-%s-%d.pprof", v.name, n)), "heap"); err != nil {
 			return res, err
 		}

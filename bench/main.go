@@ -2,7 +2,7 @@
 // gorilla/websocket and lxzan/gws on loopback, in one run of interleaved
 // rounds, and prints medians and ratios as Markdown tables.
 //
-//	go run .            # the full run (about 10 minutes)
+//	go run .            # the full run (about 12 minutes)
 //	go run . -smoke     # every workload once, briefly (CI)
 //
 // See BENCHMARKS.md for the method and the results.
@@ -19,6 +19,10 @@ import (
 	"strings"
 	"time"
 )
+
+// defaultMemProfileRate is the heap sampling rate to restore before the
+// idle CPU measurement.
+var defaultMemProfileRate = runtime.MemProfileRate
 
 type config struct {
 	rounds     int
@@ -38,7 +42,7 @@ type config struct {
 func main() {
 	var (
 		smoke     = flag.Bool("smoke", false, "run every workload once, very briefly (CI): overrides the other flags")
-		rounds    = flag.Int("rounds", 5, "interleaved rounds of the echo workloads")
+		rounds    = flag.Int("rounds", 10, "interleaved rounds of the echo workloads")
 		dur       = flag.Duration("dur", 800*time.Millisecond, "cap on one echo measurement")
 		maxMsgs   = flag.Int("max", 3_000_000, "cap on messages in one pipelined measurement")
 		maxPP     = flag.Int("maxpp", 200_000, "cap on round trips in one ping-pong measurement")
@@ -46,6 +50,7 @@ func main() {
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
 		idleCPU   = flag.Duration("idle-cpu", 65*time.Second, "window over which the CPU of the largest idle set is measured (0: skip)")
+		idleHB    = flag.Duration("idle-heartbeat", pingEvery, "heartbeat interval of the idle clients (change it only to profile the heartbeat)")
 		stormN    = flag.Int("storm-n", 1000, "clients in the reconnect storm")
 		stormDown = flag.String("storm-down", "0s,3s", "server down times in the reconnect storm")
 		stormRnds = flag.Int("storm-rounds", 5, "rounds of each reconnect storm")
@@ -56,6 +61,10 @@ func main() {
 		serveAddr = flag.String("serve-addr", "127.0.0.1:0", "internal: the server child's address")
 	)
 	flag.Parse()
+	if *idleHB <= 0 {
+		fatalf("bad -idle-heartbeat %s", *idleHB)
+	}
+	pingEvery = *idleHB
 	if *serve {
 		raiseFDLimit()
 		serveChild(*serveAddr, 30*time.Minute)
@@ -110,6 +119,7 @@ func main() {
 	}
 	if cfg.profDir != "" {
 		// Exact heap profiles of the idle clients; slows the echo phase.
+		defaultMemProfileRate = runtime.MemProfileRate
 		runtime.MemProfileRate = 1
 		if err := os.MkdirAll(cfg.profDir, 0o755); err != nil {
 			fatalf("%v", err)
@@ -282,6 +292,7 @@ func runIdle(cfg config, rep *report, fdLimit uint64) bool {
 	var cpu []idleResult
 	var cpuNames []string
 	if cfg.idleCPU > 0 {
+		runtime.MemProfileRate = defaultMemProfileRate // exact heap sampling would cost CPU
 		n := sizes[len(sizes)-1]
 		for _, v := range []idleVariant{idleVariants[2], idleVariants[1]} {
 			prof := ""
