@@ -167,9 +167,9 @@ func TestRefusalWithRetryAfter(t *testing.T) {
 			t.Fatalf("reconnecting event %+v, want a delay of at least Retry-After (1s)", rec.rec)
 		}
 		open := r.waitKind("open", 1)
-		// The events are timed on the event goroutine, a little after the
-		// supervisor's decisions: allow for that lag.
-		if gap := open.at.Sub(e.at); gap < 900*time.Millisecond {
+		// The events are timed on the event goroutine, some time after the
+		// supervisor's decisions: allow for that lag on a loaded machine.
+		if gap := open.at.Sub(e.at); gap < 500*time.Millisecond {
 			t.Fatalf("reconnected %s after the refusal, want about 1s", gap)
 		}
 		if n := len(r.of("error")); n != 1 || c.Stats().DialFailures != 1 {
@@ -183,8 +183,9 @@ func TestPeerThatStopsAnsweringPings(t *testing.T) {
 	const (
 		interval = 100 * time.Millisecond
 		timeout  = 100 * time.Millisecond
-		// slack covers the control request and scheduling under -race.
-		slack = 300 * time.Millisecond
+		// slack covers the control request, and scheduling on a loaded
+		// 2-core machine under -race; the measured time is logged.
+		slack = 400 * time.Millisecond
 	)
 	forEachPeer(t, func(t *testing.T, p *peer) {
 		r := newRecorder(t)
