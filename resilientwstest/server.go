@@ -286,8 +286,13 @@ func (s *Server) closeLocked(ws *websocket.Conn, code websocket.StatusCode, reas
 
 // Refuse makes the Server answer every upgrade request with status and, if
 // retryAfter is not empty, a Retry-After header with that value (seconds or
-// an HTTP date), until Accept. Live connections are not touched.
+// an HTTP date), until Accept. Live connections are not touched. status
+// must be between 200 and 599 (200 makes a server that ignores the upgrade);
+// Refuse panics otherwise.
 func (s *Server) Refuse(status int, retryAfter string) {
+	if status < 200 || status > 599 {
+		panic(fmt.Sprintf("resilientwstest: Refuse: status %d is not between 200 and 599", status))
+	}
 	s.mu.Lock()
 	s.mode, s.status, s.retryAfter = modeRefuse, status, retryAfter
 	s.mu.Unlock()

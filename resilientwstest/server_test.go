@@ -173,6 +173,10 @@ func TestServerRefuseThenAccept(t *testing.T) {
 	if s.Requests() != 1 || s.Accepted() != 0 {
 		t.Fatalf("requests %d accepted %d", s.Requests(), s.Accepted())
 	}
+	s.Refuse(http.StatusOK, "") // a server that ignores the upgrade
+	if _, resp, err := websocket.Dial(ctxFor(t, wait), s.URL(), nil); err == nil || resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("dial while answering 200: %v %+v", err, resp)
+	}
 	s.Accept()
 	dial(t, s.URL()).send(t, "ok")
 	if s.Accepted() != 1 {
