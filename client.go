@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,11 +86,12 @@ type Client struct {
 	stats    counters
 	state    atomic.Int32
 
-	stop       context.Context // cancelled by Shutdown: ends dials, waits and pings
-	stopCancel context.CancelFunc
-	supDone    chan struct{}              // closed when the supervisor has returned
-	reconnect  chan struct{}              // Reconnect requests (capacity 1)
-	current    atomic.Pointer[connection] // the open connection, for Shutdown to cut
+	stop        context.Context // cancelled by Shutdown: ends dials, waits and pings
+	stopCancel  context.CancelFunc
+	supDone     chan struct{}              // closed when the supervisor has returned
+	reconnect   chan struct{}              // Reconnect requests (capacity 1)
+	unconfirmed *unconfirmedLog            // messages written and not yet confirmed
+	current     atomic.Pointer[connection] // the open connection, for Shutdown to cut
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
@@ -130,6 +132,7 @@ func New(url string, opts ...Option) (*Client, error) {
 	}
 	c.rc = newReconnector(b)
 	c.queue = newSendQueue(o.queueMessages, o.queueBytes, o.overflow, c.dropped)
+	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes}
 	c.dialOpts = dialOptions(&c.opts)
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
@@ -421,9 +424,10 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
 	hb := newHeartbeat(&c.opts)
+	cf := newConfirmer(c.unconfirmed)
 	gate := cn.gate           // until OnOpen has returned
 	var ready <-chan struct{} // then: the queue has messages
-	requested := false
+	requested, answered := false, false
 loop:
 	for {
 		select {
@@ -431,9 +435,17 @@ loop:
 			break loop
 		case <-gate:
 			gate, ready = nil, c.queue.ready
-			c.writeQueued(cn)
+			c.writeQueued(cn, cf)
 		case <-ready:
-			c.writeQueued(cn)
+			c.writeQueued(cn, cf)
+		case err := <-cf.done():
+			if cf.finish(err) {
+				c.askConfirm(cn, cf)
+			}
+			c.queue.signal() // writing may have paused on a full log
+		case <-cf.due():
+			cf.armed = false
+			cf.send(c.stop, cn)
 		case <-hb.tick():
 			hb.ping(c.stop, cn)
 		case r := <-hb.pinged():
@@ -445,17 +457,24 @@ loop:
 		case <-c.reconnect:
 			requested = true
 			if !cn.isDead() {
-				cn.closeGracefully()
+				answered = cn.closeGracefully()
 			}
 			break loop
 		case <-c.stop.Done():
-			c.drainAndClose(cn, gate == nil)
+			answered = c.drainAndClose(cn, cf, gate == nil)
 			break loop
 		}
 	}
 	cn.stop()
 	hb.stop()
+	cf.stop()
 	c.stats.openedAt.Store(0)
+	if answered {
+		c.unconfirmed.confirm(math.MaxUint64) // the peer answered our close: it read everything
+	}
+	for _, m := range c.unconfirmed.take() {
+		c.dropped(m, ErrUnconfirmed)
+	}
 	if time.Since(cn.openedAt) >= c.opts.stableAfter {
 		c.rc.reset()
 	}
@@ -473,19 +492,32 @@ loop:
 	return end
 }
 
-// writeQueued writes a batch of the queue on cn, and asks for another turn
-// if more may remain.
-func (c *Client) writeQueued(cn *connection) {
+// writeQueued writes a batch of the queue on cn, asks for another turn if
+// more may remain, and for a confirmation ping when one is due.
+func (c *Client) writeQueued(cn *connection, cf *confirmer) {
 	if cn.writeQueued(c.opts.writeTimeout) {
 		c.queue.signal()
+	}
+	c.askConfirm(cn, cf)
+}
+
+// askConfirm asks for a confirmation ping when messages are unconfirmed and
+// the log is half full or the queue has run dry.
+func (c *Client) askConfirm(cn *connection, cf *confirmer) {
+	n, half, _ := c.unconfirmed.pending()
+	if n == 0 || cn.isDead() {
+		return
+	}
+	if half || c.queue.length() == 0 {
+		cf.want(c.stop, cn, half)
 	}
 }
 
 // drainAndClose writes what is queued while Shutdown's ctx allows, then
-// closes cn with 1000. opened tells whether OnOpen has returned; if not, it
-// waits for it, unless Shutdown was called from a callback (which may be
-// that very OnOpen).
-func (c *Client) drainAndClose(cn *connection, opened bool) {
+// closes cn with 1000; it reports whether the peer answered the close.
+// opened tells whether OnOpen has returned; if not, it waits for it, unless
+// Shutdown was called from a callback (which may be that very OnOpen).
+func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool {
 	c.mu.Lock()
 	ctx, fromCallback := c.drain, c.fromCallback
 	c.mu.Unlock()
@@ -502,13 +534,25 @@ func (c *Client) drainAndClose(cn *connection, opened bool) {
 		if dl, ok := ctx.Deadline(); ok {
 			limit = min(limit, max(time.Until(dl), 0)+closeHandshakeTimeout)
 		}
-		if !cn.writeQueued(limit) {
-			break
+		if cn.writeQueued(limit) {
+			continue
+		}
+		if _, _, full := c.unconfirmed.pending(); !full || c.queue.length() == 0 {
+			break // written, or dead
+		}
+		// The log is full: wait for a pong to make room.
+		cf.want(c.stop, cn, true)
+		select {
+		case err := <-cf.done():
+			cf.finish(err)
+		case <-cn.dead:
+		case <-ctx.Done():
 		}
 	}
-	if !cn.isDead() {
-		cn.closeGracefully()
+	if cn.isDead() {
+		return false
 	}
+	return cn.closeGracefully()
 }
 
 // classify turns a dead connection's cause into its close event.

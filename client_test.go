@@ -176,6 +176,7 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 		}
 	}
 	srv.WaitReceived(10, wait)
+	waitUntil(t, "the pong that confirms them", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
 
 	p.Refuse()   // new dials are refused...
 	p.ResetAll() // ...and live connections drop

@@ -167,12 +167,17 @@ func (cn *connection) isPong(m Message) (ok bool) {
 const writeBatch = 64
 
 // writeQueued writes queued messages in order, up to writeBatch, each bounded
-// by limit. It reports whether the queue may still hold messages. A message
-// whose write fails stays queued for the next connection.
+// by limit, and records them in the unconfirmed log. It stops early when the
+// log is full. It reports whether the queue may still hold messages that it
+// could write now. A message whose write fails stays queued for the next
+// connection.
 func (cn *connection) writeQueued(limit time.Duration) (more bool) {
-	q := cn.c.queue
+	q, log := cn.c.queue, cn.c.unconfirmed
 	for range writeBatch {
 		if cn.isDead() {
+			return false
+		}
+		if _, _, full := log.pending(); full {
 			return false
 		}
 		m, ok := q.peek()
@@ -180,11 +185,12 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 			return false
 		}
 		err := cn.write(m, limit)
-		q.settle(err == nil)
+		it := q.settle(err == nil)
 		if err != nil {
 			cn.fail(err)
 			return false
 		}
+		log.add(it)
 	}
 	return true
 }
@@ -228,8 +234,9 @@ func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []b
 var errConnGone = errors.New("connection closed")
 
 // closeGracefully sends close 1000 and waits for the peer's answer at most
-// closeHandshakeTimeout; then the socket is simply closed.
-func (cn *connection) closeGracefully() {
+// closeHandshakeTimeout; then the socket is simply closed. It reports
+// whether the peer answered: it then has read everything written before.
+func (cn *connection) closeGracefully() (answered bool) {
 	fired := make(chan struct{})
 	t := time.AfterFunc(closeHandshakeTimeout, func() {
 		defer close(fired)
@@ -237,10 +244,12 @@ func (cn *connection) closeGracefully() {
 			_ = cn.ws.CloseNow()
 		}
 	})
-	_ = cn.ws.Close(websocket.StatusNormalClosure, "")
+	err := cn.ws.Close(websocket.StatusNormalClosure, "")
 	if !t.Stop() {
 		<-fired
+		return false
 	}
+	return err == nil
 }
 
 // stop closes the socket, if still open, and joins the reader.

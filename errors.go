@@ -50,6 +50,12 @@ var (
 	// out before it could be written.
 	ErrExpired = errors.New("resilientws: message expired before it was written")
 
+	// ErrUnconfirmed is the reason given to OnDrop for a message that was
+	// written, but whose connection ended before the peer confirmed reading
+	// it (a pong or the answer to our close frame, which come after it): it
+	// may or may not have arrived. Send it again if duplicates are harmless.
+	ErrUnconfirmed = errors.New("resilientws: written, but the connection was lost before the peer confirmed it")
+
 	// ErrReconnectRequested is the CloseEvent.Err of a connection replaced by
 	// Reconnect, and the ReconnectEvent.Err of the dial that follows.
 	ErrReconnectRequested = errors.New("resilientws: reconnect requested")

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -274,5 +276,98 @@ func TestServerPingsAnsweredWhileIdle(t *testing.T) {
 	}
 	if err := <-pinged; err != nil {
 		t.Fatalf("server ping while the client is idle: %v", err)
+	}
+}
+
+func TestUnconfirmedMessagesAreReportedWhenTheLinkDies(t *testing.T) {
+	srv := newTestServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(20*time.Millisecond, 50*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	c.SendText(context.Background(), "confirmed")
+	srv.WaitReceived(1, wait)
+	waitUntil(t, "the pong that confirms it", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
+	p.Blackhole() // written from now on, the bytes vanish
+	for i := range 5 {
+		c.SendText(context.Background(), "lost "+strconv.Itoa(i))
+	}
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v (the messages were written)", err)
+	}
+	r.waitKind("close", 1, wait)
+	var lost []string
+	for _, d := range r.of("drop") {
+		if !errors.Is(d.err, ErrUnconfirmed) {
+			t.Fatalf("drop %v, want ErrUnconfirmed", d)
+		}
+		lost = append(lost, string(d.msg.Data))
+	}
+	if fmt.Sprint(lost) != "[lost 0 lost 1 lost 2 lost 3 lost 4]" {
+		t.Fatalf("reported %v", lost)
+	}
+	if got := serverText(srv.Received()); !equal(got, []string{"confirmed"}) {
+		t.Fatalf("server got %v", got)
+	}
+	if st := c.Stats(); st.DroppedUnconfirmed != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	p.Pass()
+}
+
+func TestCleanCloseConfirmsEverything(t *testing.T) {
+	srv := newTestServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	for i := range 100 {
+		c.SendText(context.Background(), strconv.Itoa(i))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if drops := r.of("drop"); len(drops) != 0 {
+		t.Fatalf("drops after a clean close: %v", drops)
+	}
+	if got := serverText(srv.Received()); !equal(got, numbered(100)) {
+		t.Fatalf("server got %d messages", len(got))
+	}
+}
+
+func TestUnconfirmedLogBoundsWhatIsInFlight(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		for { // reads and records, but strips pings from view: coder answers them only while reading
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			srv.record(Message{Type: Text, Data: data})
+		}
+	})
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(8, 1<<20, OverflowBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _ := c.unconfirmed.pending(); n > 8 {
+			t.Fatalf("%d unconfirmed messages, limit 8", n)
+		}
+	}
+	if got := serverText(srv.WaitReceived(200, wait)); !equal(got, numbered(200)) {
+		t.Fatalf("server got %v", got)
 	}
 }

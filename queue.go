@@ -250,15 +250,15 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 	return m, ok
 }
 
-// settle ends the write of the in-flight message: written removes it,
-// otherwise it stays at the head for the next connection.
-func (q *sendQueue) settle(written bool) {
+// settle ends the write of the in-flight message: written removes it and
+// returns it, otherwise it stays at the head for the next connection.
+func (q *sendQueue) settle(written bool) queued {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inFlight = false
 	if !written {
 		q.freed() // OverflowDropOldest may evict it now
-		return
+		return queued{}
 	}
 	it := q.items[q.head]
 	q.items[q.head] = queued{}
@@ -277,6 +277,7 @@ func (q *sendQueue) settle(written bool) {
 		q.head = 0
 	}
 	q.left(it.seq, nil)
+	return it
 }
 
 // flushWait registers a waiter for everything queued now; nil when the queue

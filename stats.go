@@ -28,12 +28,15 @@ type Stats struct {
 	// application heartbeat pongs included.
 	MessagesReceived, BytesReceived uint64
 	// Dropped counts messages accepted by Send and then dropped (OnDrop):
-	// the sum of the three counters below.
+	// the sum of the four counters below.
 	Dropped uint64
 	// DroppedQueueFull counts messages evicted by OverflowDropOldest.
 	DroppedQueueFull uint64
 	// DroppedExpired counts messages whose WithTTL ran out.
 	DroppedExpired uint64
+	// DroppedUnconfirmed counts messages written on a connection that ended
+	// before the peer confirmed them (ErrUnconfirmed): they may have arrived.
+	DroppedUnconfirmed uint64
 	// DroppedClosed counts messages abandoned by Close, Shutdown or a
 	// permanent failure.
 	DroppedClosed uint64
@@ -55,6 +58,7 @@ type counters struct {
 	messagesSent, bytesSent                    atomic.Uint64
 	messagesReceived, bytesReceived            atomic.Uint64
 	droppedFull, droppedExpired, droppedClosed atomic.Uint64
+	droppedUnconfirmed                         atomic.Uint64
 	lastRTT, smoothedRTT                       atomic.Int64
 	openedAt                                   atomic.Int64 // UnixNano; 0 when not open
 }
@@ -78,6 +82,8 @@ func (s *counters) countDrop(reason error) {
 		s.droppedFull.Add(1)
 	case errors.Is(reason, ErrExpired):
 		s.droppedExpired.Add(1)
+	case errors.Is(reason, ErrUnconfirmed):
+		s.droppedUnconfirmed.Add(1)
 	default:
 		s.droppedClosed.Add(1)
 	}
@@ -88,23 +94,24 @@ func (s *counters) countDrop(reason error) {
 func (c *Client) Stats() Stats {
 	s := &c.stats
 	st := Stats{
-		State:            c.State(),
-		Connects:         s.connects.Load(),
-		Reconnects:       s.reconnects.Load(),
-		DialFailures:     s.dialFailures.Load(),
-		MessagesSent:     s.messagesSent.Load(),
-		BytesSent:        s.bytesSent.Load(),
-		MessagesReceived: s.messagesReceived.Load(),
-		BytesReceived:    s.bytesReceived.Load(),
-		DroppedQueueFull: s.droppedFull.Load(),
-		DroppedExpired:   s.droppedExpired.Load(),
-		DroppedClosed:    s.droppedClosed.Load(),
-		Queued:           c.queue.length(),
-		BufferedAmount:   c.queue.buffered(),
-		LastRTT:          time.Duration(s.lastRTT.Load()),
-		SmoothedRTT:      time.Duration(s.smoothedRTT.Load()),
+		State:              c.State(),
+		Connects:           s.connects.Load(),
+		Reconnects:         s.reconnects.Load(),
+		DialFailures:       s.dialFailures.Load(),
+		MessagesSent:       s.messagesSent.Load(),
+		BytesSent:          s.bytesSent.Load(),
+		MessagesReceived:   s.messagesReceived.Load(),
+		BytesReceived:      s.bytesReceived.Load(),
+		DroppedQueueFull:   s.droppedFull.Load(),
+		DroppedExpired:     s.droppedExpired.Load(),
+		DroppedClosed:      s.droppedClosed.Load(),
+		DroppedUnconfirmed: s.droppedUnconfirmed.Load(),
+		Queued:             c.queue.length(),
+		BufferedAmount:     c.queue.buffered(),
+		LastRTT:            time.Duration(s.lastRTT.Load()),
+		SmoothedRTT:        time.Duration(s.smoothedRTT.Load()),
 	}
-	st.Dropped = st.DroppedQueueFull + st.DroppedExpired + st.DroppedClosed
+	st.Dropped = st.DroppedQueueFull + st.DroppedExpired + st.DroppedClosed + st.DroppedUnconfirmed
 	if at := s.openedAt.Load(); at != 0 {
 		st.Uptime = time.Since(time.Unix(0, at))
 	}

@@ -1,0 +1,185 @@
+package resilientws
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Delivery confirmation.
+//
+// WebSocket has no acknowledgements, and a successful write only means the
+// bytes reached the local socket: a message written just before a link dies
+// may never arrive. But a pong, or the peer's answer to our close frame,
+// comes after the peer has read everything written before the ping (TCP and
+// WebSocket keep order). So every message written on a connection stays in
+// an unconfirmed log until a ping sent after it is answered; if the
+// connection ends first, the messages still unconfirmed are reported
+// through OnDrop with ErrUnconfirmed (they may or may not have arrived),
+// never lost silently.
+//
+// The log is bounded like the send queue (its message and byte limits):
+// when it is full, writing pauses until a pong confirms it. A confirmation
+// ping goes out when the log is half full, and when the queue runs dry with
+// messages unconfirmed (then at most every confirmEvery).
+
+// confirmEvery is the least time between two confirmation pings sent because
+// the queue ran dry (a half-full log does not wait).
+const confirmEvery = 10 * time.Millisecond
+
+// unconfirmedLog holds the messages written on the current connection that
+// no pong has confirmed yet. Safe for concurrent use.
+type unconfirmedLog struct {
+	maxMsgs, maxBytes int
+
+	mu    sync.Mutex // guards the fields below
+	items []queued   // items[head:], oldest first
+	head  int
+	bytes int
+	last  uint64 // seq of the last message written
+}
+
+// add records a message just written.
+func (l *unconfirmedLog) add(it queued) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.items = append(l.items, it)
+	l.bytes += len(it.msg.Data)
+	l.last = it.seq
+}
+
+// mark returns the seq of the last message written: a pong to a ping sent
+// now confirms everything up to it.
+func (l *unconfirmedLog) mark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// confirm forgets every message up to seq.
+func (l *unconfirmedLog) confirm(seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.head < len(l.items) && l.items[l.head].seq <= seq {
+		l.bytes -= len(l.items[l.head].msg.Data)
+		l.items[l.head] = queued{}
+		l.head++
+	}
+	if l.head == len(l.items) {
+		l.items, l.head = l.items[:0], 0
+	} else if l.head > 64 && l.head*2 > len(l.items) {
+		n := copy(l.items, l.items[l.head:])
+		clear(l.items[n:])
+		l.items, l.head = l.items[:n], 0
+	}
+}
+
+// take removes and returns every unconfirmed message, oldest first.
+func (l *unconfirmedLog) take() []Message {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Message
+	for _, it := range l.items[l.head:] {
+		out = append(out, it.msg)
+	}
+	clear(l.items)
+	l.items, l.head, l.bytes = l.items[:0], 0, 0
+	return out
+}
+
+// pending returns the number of unconfirmed messages, and whether the log
+// is at least half full, and full.
+func (l *unconfirmedLog) pending() (n int, half, full bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n = len(l.items) - l.head
+	full = n >= l.maxMsgs || l.bytes >= l.maxBytes
+	half = full || 2*n >= l.maxMsgs || 2*l.bytes >= l.maxBytes
+	return n, half, full
+}
+
+// confirmer sends the protocol pings that confirm delivery, one at a time,
+// for the supervisor goroutine (its state needs no lock). Each ping runs on
+// a short-lived goroutine joined through results.
+type confirmer struct {
+	log     *unconfirmedLog
+	pending bool        // a ping is out
+	seq     uint64      // what its pong confirms
+	lastAt  time.Time   // when the last one was sent
+	again   bool        // sent or not, another is wanted after it
+	timer   *time.Timer // rate limit for pings wanted because the queue ran dry
+	armed   bool        // timer is set
+	results chan error  // the ping goroutine's result
+}
+
+func newConfirmer(log *unconfirmedLog) *confirmer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &confirmer{log: log, timer: t, results: make(chan error, 1)}
+}
+
+// done returns the channel of the running ping's result; nil when none runs.
+func (cf *confirmer) done() <-chan error {
+	if !cf.pending {
+		return nil
+	}
+	return cf.results
+}
+
+// due returns the rate-limit timer's channel; nil when it is not set.
+func (cf *confirmer) due() <-chan time.Time {
+	if !cf.armed {
+		return nil
+	}
+	return cf.timer.C
+}
+
+// want asks for a confirmation ping: at once if urgent (the log is half
+// full), else within confirmEvery of the previous one.
+func (cf *confirmer) want(stop context.Context, cn *connection, urgent bool) {
+	if cf.pending {
+		cf.again = true
+		return
+	}
+	if wait := confirmEvery - time.Since(cf.lastAt); !urgent && wait > 0 {
+		if !cf.armed {
+			cf.timer.Reset(wait)
+			cf.armed = true
+		}
+		return
+	}
+	cf.send(stop, cn)
+}
+
+// send starts a confirmation ping.
+func (cf *confirmer) send(stop context.Context, cn *connection) {
+	if cf.armed {
+		cf.timer.Stop()
+		cf.armed = false
+	}
+	cf.pending, cf.again = true, false
+	cf.seq = cf.log.mark()
+	cf.lastAt = time.Now()
+	go func() { cf.results <- cn.ws.Ping(stop) }()
+}
+
+// finish handles the ping's result: a pong confirms what was written before
+// it. It reports whether another ping is wanted.
+func (cf *confirmer) finish(err error) (again bool) {
+	cf.pending = false
+	if err == nil {
+		cf.log.confirm(cf.seq)
+	}
+	return cf.again && err == nil
+}
+
+// stop stops the timer and joins the ping goroutine, if one runs: call it
+// after the connection is closed, which ends the ping.
+func (cf *confirmer) stop() {
+	cf.timer.Stop()
+	cf.armed = false
+	if cf.pending {
+		<-cf.results
+		cf.pending = false
+	}
+}
