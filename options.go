@@ -208,10 +208,12 @@ func OnReconnecting(f func(ReconnectEvent)) Option {
 	return optionFunc(func(o *options) error { o.onReconnecting = f; return nil })
 }
 
-// OnDrop sets the function that receives every message accepted by Send that
-// left the queue without being written, with the reason: ErrQueueFull
-// (OverflowDropOldest) or ErrClosed (shutdown, or the client stopped for
-// good). It runs on the event goroutine.
+// OnDrop sets the function that receives every message accepted by Send
+// that will not be, or may not have been, delivered, with the reason:
+// ErrQueueFull (OverflowDropOldest), ErrExpired (WithTTL), ErrUnconfirmed
+// (written, but the connection ended before the peer confirmed it) or
+// ErrClosed (shutdown, or the client stopped for good). It runs on the event
+// goroutine.
 func OnDrop(f func(Message, error)) Option {
 	if f == nil {
 		return nilFunc("OnDrop")
