@@ -27,6 +27,7 @@ type heartbeat struct {
 	sentAt   time.Time
 	stalls   uint64       // cn.stalls when it was sent
 	inbound  uint64       // cn.inbound when it was sent
+	written  uint64       // the unconfirmed log's mark when it was sent
 	deadline *time.Timer  // application mode: fires when the pong is late
 	results  chan pingEnd // protocol mode: the ping goroutine's result
 }
@@ -120,6 +121,7 @@ func (h *heartbeat) ping(stop context.Context, cn *connection) {
 		return // its own deadline decides
 	}
 	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
+	h.written = cn.c.unconfirmed.mark()
 	h.sentAt = time.Now()
 	if h.app == nil {
 		h.awaiting = true
@@ -146,6 +148,7 @@ func (h *heartbeat) done(stop context.Context, cn *connection, r pingEnd) {
 	h.awaiting = false
 	if r.err == nil {
 		cn.c.stats.setRTT(r.rtt)
+		cn.c.unconfirmed.confirm(h.written) // the pong came after all of it
 		return
 	}
 	if stop.Err() != nil || cn.isDead() || h.alive(cn, h.stalls, h.inbound) {
@@ -162,6 +165,7 @@ func (h *heartbeat) pong(cn *connection, t time.Time) {
 	h.awaiting = false
 	h.deadline.Stop()
 	cn.c.stats.setRTT(t.Sub(h.sentAt))
+	cn.c.unconfirmed.confirm(h.written) // the server answered after reading all of it
 }
 
 // late handles an application pong that did not come in time.
