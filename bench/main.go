@@ -46,6 +46,7 @@ func main() {
 		dur       = flag.Duration("dur", 800*time.Millisecond, "cap on one echo measurement")
 		maxMsgs   = flag.Int("max", 3_000_000, "cap on messages in one pipelined measurement")
 		maxPP     = flag.Int("maxpp", 200_000, "cap on round trips in one ping-pong measurement")
+		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
 		phases    = flag.String("phases", "echo,idle,storm", "comma-separated phases to run: echo, idle, storm")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
@@ -100,6 +101,15 @@ func main() {
 			fatalf("bad -storm-down %q", *stormDown)
 		}
 		cfg.stormDown = append(cfg.stormDown, d)
+	}
+	if *echoOnly != "" {
+		var ws []echoWorkload
+		for _, w := range echoWorkloads {
+			if strings.Contains(w.name, *echoOnly) {
+				ws = append(ws, w)
+			}
+		}
+		echoWorkloads = ws
 	}
 	if *smoke {
 		cfg = config{

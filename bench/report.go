@@ -154,6 +154,9 @@ func (r *report) echo(res map[string]map[string][]echoResult, cfg config) {
 		r.printf("|\n")
 	}
 
+	if len(echoWorkloads) < 4 {
+		return // targets need every workload
+	}
 	// Targets.
 	lib := "resilientws"
 	ratio := func(w string) float64 {
