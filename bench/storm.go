@@ -23,6 +23,7 @@ type stormResult struct {
 	failed    int           // of which refused or failed
 	peak      int           // most dials in any 100 ms window
 	mean      float64       // mean dials per 100 ms, first to last dial
+	wave1Mean float64       // mean dials per 100 ms over the first n dials (every client's first retry)
 	firstDial time.Duration // from the kill
 	lastDial  time.Duration
 }
@@ -184,12 +185,19 @@ func storm(n int, down time.Duration, maxWait time.Duration) (stormResult, error
 		res.lastDial = times[len(times)-1].Sub(kill)
 		res.peak = peakWindow(times, 100*time.Millisecond)
 		span := times[len(times)-1].Sub(times[0])
-		if span < 100*time.Millisecond {
-			span = 100 * time.Millisecond
+		res.mean = per100ms(len(times), span)
+		if len(times) >= n {
+			res.wave1Mean = per100ms(n, times[n-1].Sub(times[0]))
 		}
-		res.mean = float64(len(times)) / (float64(span) / float64(100*time.Millisecond))
 	}
 	return res, nil
+}
+
+// per100ms returns n events over span as a rate per 100 ms (span at least
+// 100 ms).
+func per100ms(n int, span time.Duration) float64 {
+	span = max(span, 100*time.Millisecond)
+	return float64(n) / (float64(span) / float64(100*time.Millisecond))
 }
 
 // peakWindow returns the largest number of sorted times within any window
