@@ -424,7 +424,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
 	hb := newHeartbeat(&c.opts)
-	cf := newConfirmer(c.unconfirmed)
+	cf := newConfirmer(c.unconfirmed, &c.opts)
 	gate := cn.gate           // until OnOpen has returned
 	var ready <-chan struct{} // then: the queue has messages
 	requested, answered := false, false
@@ -440,7 +440,7 @@ loop:
 			c.writeQueued(cn, cf)
 		case err := <-cf.done():
 			if cf.finish(err) {
-				c.askConfirm(cn, cf)
+				c.askConfirm(cn, cf, true)
 			}
 			c.queue.signal() // writing may have paused on a full log
 		case <-cf.due():
@@ -450,8 +450,10 @@ loop:
 			hb.ping(c.stop, cn)
 		case r := <-hb.pinged():
 			hb.done(c.stop, cn, r)
+			c.queue.signal() // its pong may have made room in the unconfirmed log
 		case t := <-cn.pongs:
 			hb.pong(cn, t)
+			c.queue.signal()
 		case <-hb.expired():
 			hb.late(cn)
 		case <-c.reconnect:
@@ -498,17 +500,18 @@ func (c *Client) writeQueued(cn *connection, cf *confirmer) {
 	if cn.writeQueued(c.opts.writeTimeout) {
 		c.queue.signal()
 	}
-	c.askConfirm(cn, cf)
+	c.askConfirm(cn, cf, false)
 }
 
 // askConfirm asks for a confirmation ping when messages are unconfirmed and
-// the log is half full or the queue has run dry.
-func (c *Client) askConfirm(cn *connection, cf *confirmer) {
+// the log is half full, the queue has run dry, or retry says a ping just
+// went unanswered.
+func (c *Client) askConfirm(cn *connection, cf *confirmer, retry bool) {
 	n, half, _ := c.unconfirmed.pending()
-	if n == 0 || cn.isDead() {
+	if n == 0 || cn.isDead() || c.stop.Err() != nil {
 		return
 	}
-	if half || c.queue.length() == 0 {
+	if half || retry || c.queue.length() == 0 {
 		cf.want(c.stop, cn, half)
 	}
 }

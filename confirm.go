@@ -27,6 +27,13 @@ import (
 // the queue ran dry (a half-full log does not wait).
 const confirmEvery = 10 * time.Millisecond
 
+// confirmTimeout bounds the wait for a confirmation ping's pong when the
+// heartbeat is off (else its timeout does). A peer may
+// answer only the latest of several pings (RFC 6455 allows it), or a
+// middlebox may lose one: after this, another ping is sent. Whether the peer
+// is alive is the heartbeat's business, not this.
+const confirmTimeout = 5 * time.Second
+
 // unconfirmedLog holds the messages written on the current connection that
 // no pong has confirmed yet. Safe for concurrent use.
 type unconfirmedLog struct {
@@ -103,19 +110,26 @@ func (l *unconfirmedLog) pending() (n int, half, full bool) {
 // a short-lived goroutine joined through results.
 type confirmer struct {
 	log     *unconfirmedLog
-	pending bool        // a ping is out
-	seq     uint64      // what its pong confirms
-	lastAt  time.Time   // when the last one was sent
-	again   bool        // sent or not, another is wanted after it
-	timer   *time.Timer // rate limit for pings wanted because the queue ran dry
-	armed   bool        // timer is set
-	results chan error  // the ping goroutine's result
+	timeout time.Duration // for each ping's pong
+	pending bool          // a ping is out
+	seq     uint64        // what its pong confirms
+	lastAt  time.Time     // when the last one was sent
+	again   bool          // sent or not, another is wanted after it
+	timer   *time.Timer   // rate limit for pings wanted because the queue ran dry
+	armed   bool          // timer is set
+	results chan error    // the ping goroutine's result
 }
 
-func newConfirmer(log *unconfirmedLog) *confirmer {
+// newConfirmer returns a confirmer whose pings wait for their pong at most
+// the heartbeat timeout, or confirmTimeout when the heartbeat is off.
+func newConfirmer(log *unconfirmedLog, o *options) *confirmer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &confirmer{log: log, timer: t, results: make(chan error, 1)}
+	timeout := confirmTimeout
+	if o.heartbeatInterval > 0 {
+		timeout = o.heartbeatTimeout
+	}
+	return &confirmer{log: log, timeout: timeout, timer: t, results: make(chan error, 1)}
 }
 
 // done returns the channel of the running ping's result; nil when none runs.
@@ -160,17 +174,22 @@ func (cf *confirmer) send(stop context.Context, cn *connection) {
 	cf.pending, cf.again = true, false
 	cf.seq = cf.log.mark()
 	cf.lastAt = time.Now()
-	go func() { cf.results <- cn.ws.Ping(stop) }()
+	go func() {
+		ctx, cancel := context.WithTimeout(stop, cf.timeout)
+		defer cancel()
+		cf.results <- cn.ws.Ping(ctx)
+	}()
 }
 
 // finish handles the ping's result: a pong confirms what was written before
-// it. It reports whether another ping is wanted.
+// it. It reports whether another ping is wanted: one was asked for
+// meanwhile, or this one got no pong.
 func (cf *confirmer) finish(err error) (again bool) {
 	cf.pending = false
 	if err == nil {
 		cf.log.confirm(cf.seq)
 	}
-	return cf.again && err == nil
+	return cf.again || err != nil
 }
 
 // stop stops the timer and joins the ping goroutine, if one runs: call it

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/resilientws/resilientws/resilientwstest"
 	"go.uber.org/goleak"
 )
 
@@ -369,5 +370,39 @@ func TestUnconfirmedLogBoundsWhatIsInFlight(t *testing.T) {
 	}
 	if got := serverText(srv.WaitReceived(200, wait)); !equal(got, numbered(200)) {
 		t.Fatalf("server got %v", got)
+	}
+}
+
+func TestALostConfirmationPingDoesNotStallTheQueue(t *testing.T) {
+	srv := resilientwstest.NewServer()
+	defer srv.Close()
+	// A long interval keeps the heartbeat out of the way; its timeout bounds
+	// each confirmation ping.
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(time.Hour, 100*time.Millisecond), WithQueue(4, 1<<20, OverflowBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "OPEN", wait, func() bool { return c.State() == StateOpen })
+	srv.StopPongs() // the next ping goes unanswered
+	c.SendText(context.Background(), "1")
+	waitUntil(t, "a confirmation ping out", wait, func() bool { return c.unconfirmed.mark() == 1 })
+	srv.ResumePongs()
+	for range 7 { // the log (4 messages) fills, and writing pauses until a pong
+		if err := c.SendText(context.Background(), "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v: the queue stalled on a healthy connection", err)
+	}
+	waitUntil(t, "everything confirmed", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 })
+	if c.Stats().Connects != 1 {
+		t.Fatal("the connection was replaced")
 	}
 }

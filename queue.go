@@ -124,8 +124,9 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) erro
 				return fmt.Errorf("resilientws: waiting for room in the send queue: %w", ctx.Err())
 			}
 		default:
+			bytes := q.bytes
 			q.mu.Unlock()
-			return fmt.Errorf("%w (%d messages, %d bytes queued)", ErrQueueFull, n, q.bytes)
+			return fmt.Errorf("%w (%d messages, %d bytes queued)", ErrQueueFull, n, bytes)
 		}
 	}
 }
