@@ -70,6 +70,11 @@ func dialHTTPClient(user *http.Client) *http.Client {
 	if user != nil {
 		*hc = *user
 	}
+	if hc.CheckRedirect == nil {
+		// coder/websocket wraps CheckRedirect and, without one, follows
+		// redirects forever: keep net/http's default limit.
+		hc.CheckRedirect = limitRedirects
+	}
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
@@ -107,6 +112,19 @@ func dialHTTPClient(user *http.Client) *http.Client {
 	}
 	hc.Transport = tr
 	return hc
+}
+
+// maxRedirects is how many redirects a dial follows, as net/http's default.
+const maxRedirects = 10
+
+// errTooManyRedirects is wrapped by the dial error of a redirect loop.
+var errTooManyRedirects = errors.New("resilientws: stopped after 10 redirects")
+
+func limitRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return errTooManyRedirects
+	}
+	return nil
 }
 
 // dialOptions builds the per-client copy of the coder dial options.
