@@ -89,6 +89,7 @@ type Client struct {
 	stop        context.Context // cancelled by Shutdown: ends dials, waits and pings
 	stopCancel  context.CancelFunc
 	supDone     chan struct{}              // closed when the supervisor has returned
+	supGID      atomic.Uint64              // the supervisor goroutine's id (it runs the dial hook and the policy)
 	reconnect   chan struct{}              // Reconnect requests (capacity 1)
 	unconfirmed *unconfirmedLog            // messages written and not yet confirmed
 	current     atomic.Pointer[connection] // the open connection, for Shutdown to cut
@@ -132,6 +133,12 @@ func New(url string, opts ...Option) (*Client, error) {
 	}
 	c.rc = newReconnector(b)
 	c.queue = newSendQueue(o.queueMessages, o.queueBytes, o.overflow, c.dropped)
+	c.queue.canWait = func() error {
+		if c.onOwnGoroutine() {
+			return ErrInCallback
+		}
+		return nil
+	}
 	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes}
 	c.dialOpts = dialOptions(&c.opts)
 	c.disp = newDispatcher(&c.opts, c.supDone)
@@ -153,7 +160,6 @@ func (c *Client) Start() error {
 		return ErrStarted
 	}
 	c.started = true
-	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
 	c.disp.start()
 	go c.supervise()
 	return nil
@@ -196,10 +202,11 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	inCallback := c.disp.inCallback()
+	onSupervisor := !inCallback && c.onOwnGoroutine()
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		if !inCallback {
+		if !inCallback && !onSupervisor {
 			<-c.Done()
 		}
 		return nil
@@ -216,6 +223,9 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		c.disp.start()
 		c.finish(nil, nil)
 		close(c.supDone)
+	}
+	if onSupervisor {
+		return nil // the dial hook or the policy called it: the supervisor stops when it returns
 	}
 	c.awaitSupervisor(ctx)
 	if !inCallback {
@@ -273,6 +283,17 @@ func (c *Client) Err() error {
 	return c.err
 }
 
+// onOwnGoroutine reports whether the caller runs on the event goroutine (a
+// callback) or the supervisor (the dial hook, the reconnect policy, the
+// backoff): there, waiting for the client's own work would deadlock.
+func (c *Client) onOwnGoroutine() bool {
+	if c.disp.inCallback() {
+		return true
+	}
+	id := c.supGID.Load()
+	return id != 0 && id == goroutineID()
+}
+
 // toState moves to s. Once closing, only StateClosed may follow.
 func (c *Client) toState(s State) {
 	for {
@@ -307,6 +328,8 @@ type connEnd struct {
 // its end, and waits between connections, until the user stops it or the
 // reconnect policy gives up.
 func (c *Client) supervise() {
+	c.supGID.Store(goroutineID())
+	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
 	defer close(c.supDone)
 	var (
 		attempt int // dials since the last open
@@ -344,11 +367,11 @@ func (c *Client) supervise() {
 			cause, closeEv, requested = end.cause, &end.event, end.requested
 		}
 		if !requested {
-			if !c.opts.policy(cause) {
+			if !c.retry(cause) {
 				c.finish(permanent(cause), closeEv)
 				return
 			}
-			if delay, err = c.rc.next(cause); err != nil {
+			if delay, err = c.nextDelay(cause); err != nil {
 				c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
 				return
 			}
@@ -360,7 +383,7 @@ func (c *Client) supervise() {
 		}
 		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "delay", delay, "cause", cause)
 		waited, ok := c.sleep(delay)
-		if !ok {
+		if !ok || c.stop.Err() != nil {
 			c.finish(nil, nil)
 			return
 		}
@@ -394,6 +417,41 @@ func (c *Client) takeReconnect() {
 	case <-c.reconnect:
 	default:
 	}
+}
+
+// retry asks the reconnect policy; a panic in it is reported and counts as
+// "try again".
+func (c *Client) retry(cause error) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithReconnectPolicy", Value: v})
+			ok = true
+		}
+	}()
+	return c.opts.policy(cause)
+}
+
+// nextDelay asks the backoff for the next wait; a panic in a user backoff is
+// reported and gives DefaultBackoffMax, so a broken policy cannot cause a
+// tight loop.
+func (c *Client) nextDelay(cause error) (d time.Duration, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithBackoff", Value: v})
+			d, err = max(DefaultBackoffMax, delayFloor(cause)), nil
+		}
+	}()
+	return c.rc.next(cause)
+}
+
+// resetBackoff resets the backoff; a panic in a user backoff is reported.
+func (c *Client) resetBackoff() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithBackoff", Value: v})
+		}
+	}()
+	c.rc.reset()
 }
 
 // permanent wraps the cause that made the policy give up, for Err.
@@ -443,13 +501,20 @@ loop:
 				c.askConfirm(cn, cf, true)
 			}
 			c.queue.signal() // writing may have paused on a full log
+			if c.opts.heartbeatInterval == 0 && errors.Is(err, context.DeadlineExceeded) {
+				if _, _, full := c.unconfirmed.pending(); full && cn.stalls.Load()%2 == 0 {
+					// Writing waits for a pong that does not come, and no
+					// heartbeat will replace the connection: do it here.
+					cn.fail(fmt.Errorf("%w: no pong to a delivery confirmation ping within %s", ErrHeartbeatTimeout, cf.timeout))
+				}
+			}
 		case <-cf.due():
 			cf.armed = false
-			cf.send(c.stop, cn)
+			cf.send(cn)
 		case <-hb.tick():
-			hb.ping(c.stop, cn)
+			hb.ping(cn.ctx, cn)
 		case r := <-hb.pinged():
-			hb.done(c.stop, cn, r)
+			hb.done(cn.ctx, cn, r)
 			c.queue.signal() // its pong may have made room in the unconfirmed log
 		case t := <-cn.pongs:
 			hb.pong(cn, t)
@@ -478,7 +543,7 @@ loop:
 		c.dropped(m, ErrUnconfirmed)
 	}
 	if time.Since(cn.openedAt) >= c.opts.stableAfter {
-		c.rc.reset()
+		c.resetBackoff()
 	}
 	var end connEnd
 	switch {
@@ -512,7 +577,7 @@ func (c *Client) askConfirm(cn *connection, cf *confirmer, retry bool) {
 		return
 	}
 	if half || retry || c.queue.length() == 0 {
-		cf.want(c.stop, cn, half)
+		cf.want(cn, half)
 	}
 }
 
@@ -544,7 +609,7 @@ func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool 
 			break // written, or dead
 		}
 		// The log is full: wait for a pong to make room.
-		cf.want(c.stop, cn, true)
+		cf.want(cn, true)
 		select {
 		case err := <-cf.done():
 			cf.finish(err)

@@ -150,7 +150,7 @@ func (cf *confirmer) due() <-chan time.Time {
 
 // want asks for a confirmation ping: at once if urgent (the log is half
 // full), else within confirmEvery of the previous one.
-func (cf *confirmer) want(stop context.Context, cn *connection, urgent bool) {
+func (cf *confirmer) want(cn *connection, urgent bool) {
 	if cf.pending {
 		cf.again = true
 		return
@@ -162,11 +162,11 @@ func (cf *confirmer) want(stop context.Context, cn *connection, urgent bool) {
 		}
 		return
 	}
-	cf.send(stop, cn)
+	cf.send(cn)
 }
 
 // send starts a confirmation ping.
-func (cf *confirmer) send(stop context.Context, cn *connection) {
+func (cf *confirmer) send(cn *connection) {
 	if cf.armed {
 		cf.timer.Stop()
 		cf.armed = false
@@ -175,7 +175,7 @@ func (cf *confirmer) send(stop context.Context, cn *connection) {
 	cf.seq = cf.log.mark()
 	cf.lastAt = time.Now()
 	go func() {
-		ctx, cancel := context.WithTimeout(stop, cf.timeout)
+		ctx, cancel := context.WithTimeout(cn.ctx, cf.timeout)
 		defer cancel()
 		cf.results <- cn.ws.Ping(ctx)
 	}()

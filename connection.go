@@ -25,8 +25,16 @@ type connection struct {
 	dead     chan struct{} // closed by the first fail
 	failOnce sync.Once
 	cause    error // written once by fail, before dead closes
+	readErr  error // the reader's last error, read once it has exited
+
+	// ctx bounds the connection's pings and direct writes. It is not the
+	// client's stop signal, which Shutdown cancels before the drain: it ends
+	// in stop, once the socket is closed.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
+	writes  atomic.Uint64  // odd while the supervisor writes a queued message
 	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
 	pongs   chan time.Time // application pongs, for the supervisor (capacity 1)
 
@@ -54,6 +62,7 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 		openedAt:    time.Now(),
 		subprotocol: ws.Subprotocol(),
 	}
+	cn.ctx, cn.cancel = context.WithCancel(context.Background())
 	cn.watchdog = time.AfterFunc(time.Hour, func() {
 		defer close(cn.wdFired)
 		cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, c.opts.writeTimeout))
@@ -103,6 +112,7 @@ func (cn *connection) readLoop() {
 	for {
 		typ, data, err := cn.read(&scratch)
 		if err != nil {
+			cn.readErr = err
 			cn.fail(err)
 			return
 		}
@@ -120,10 +130,10 @@ func (cn *connection) readLoop() {
 			continue
 		}
 		// Wait for room even if the connection dies meanwhile, so what was
-		// read is delivered; only the user's Close gives up on it.
-		if !c.disp.postMessage(Message{Type: typ, Data: data}, c.stop.Done(), &cn.stalls) {
-			return
-		}
+		// read is delivered; only the user's Close gives up on it, and then
+		// the reader goes on reading (pongs, the close handshake) until the
+		// socket is closed.
+		c.disp.postMessage(Message{Type: typ, Data: data}, c.stop.Done(), &cn.stalls)
 	}
 }
 
@@ -198,6 +208,8 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 // write writes one queued message under the watchdog, which fails the
 // connection if the write takes longer than limit.
 func (cn *connection) write(m Message, limit time.Duration) error {
+	cn.writes.Add(1) // odd: writing
+	defer cn.writes.Add(1)
 	cn.watchdog.Reset(limit)
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
 	if !cn.watchdog.Stop() {
@@ -215,8 +227,11 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 // writeDirect writes for OpenEvent.Send, bounded by ctx and the write
 // timeout. A write cut short mid-frame kills the connection.
 func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("resilientws: OpenEvent.Send: %w", err) // before writing: a write cut short kills the connection
+	}
 	if cn.isDead() {
-		return fmt.Errorf("resilientws: OpenEvent.Send: connection %d is gone: %w", cn.id, errConnGone)
+		return fmt.Errorf("resilientws: OpenEvent.Send: connection %d is gone: %w", cn.id, ErrNotConnected)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cn.c.opts.writeTimeout)
 	defer cancel()
@@ -252,9 +267,15 @@ func (cn *connection) closeGracefully() (answered bool) {
 	return err == nil
 }
 
-// stop closes the socket, if still open, and joins the reader.
+// stop closes the socket, if still open, joins the reader and ends ctx.
+// A close frame the reader got wins over the first recorded cause: a write
+// or a ping that failed because the server closed must not hide its code.
 func (cn *connection) stop() {
 	cn.fail(errConnGone)
 	<-cn.readerDone
+	cn.cancel()
 	cn.watchdog.Stop()
+	if websocket.CloseStatus(cn.readErr) != -1 && websocket.CloseStatus(cn.cause) == -1 {
+		cn.cause = cn.readErr
+	}
 }

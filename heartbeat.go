@@ -2,6 +2,7 @@ package resilientws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,6 +27,7 @@ type heartbeat struct {
 	awaiting bool
 	sentAt   time.Time
 	stalls   uint64       // cn.stalls when it was sent
+	writes   uint64       // cn.writes when it was sent
 	inbound  uint64       // cn.inbound when it was sent
 	written  uint64       // the unconfirmed log's mark when it was sent
 	deadline *time.Timer  // application mode: fires when the pong is late
@@ -101,14 +103,17 @@ func (h *heartbeat) stop() {
 	}
 }
 
-// alive reports whether the connection showed life during a ping that got
-// no pong in time: the reader was stalled by OnMessage, or (with
-// anyMessage) other messages arrived.
-func (h *heartbeat) alive(cn *connection, stalls, inbound uint64) bool {
-	if now := cn.stalls.Load(); now != stalls || now%2 == 1 {
+// excused reports whether a ping that got no pong in time is not the
+// peer's fault: the reader was held up by OnMessage, a long write held the
+// frame lock the ping needed, or (with anyMessage) other messages arrived.
+func (h *heartbeat) excused(cn *connection) bool {
+	if now := cn.stalls.Load(); now != h.stalls || now%2 == 1 {
 		return true
 	}
-	return h.anyMessage && cn.inbound.Load() != inbound
+	if now := cn.writes.Load(); now != h.writes || now%2 == 1 {
+		return true // a stuck write is the write timeout's business
+	}
+	return h.anyMessage && cn.inbound.Load() != h.inbound
 }
 
 // ping sends one ping on cn, unless one is still awaited. A protocol ping
@@ -120,7 +125,7 @@ func (h *heartbeat) ping(stop context.Context, cn *connection) {
 	if h.awaiting {
 		return // its own deadline decides
 	}
-	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
+	h.stalls, h.writes, h.inbound = cn.stalls.Load(), cn.writes.Load(), cn.inbound.Load()
 	h.written = cn.c.unconfirmed.mark()
 	h.sentAt = time.Now()
 	if h.app == nil {
@@ -151,8 +156,8 @@ func (h *heartbeat) done(stop context.Context, cn *connection, r pingEnd) {
 		cn.c.unconfirmed.confirm(h.written) // the pong came after all of it
 		return
 	}
-	if stop.Err() != nil || cn.isDead() || h.alive(cn, h.stalls, h.inbound) {
-		return // shutting down, the reader already knows why, or not the peer's fault
+	if !errors.Is(r.err, context.DeadlineExceeded) || stop.Err() != nil || cn.isDead() || h.excused(cn) {
+		return // the socket closed (the reader knows why), shutting down, or not the peer's fault
 	}
 	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 }
@@ -171,7 +176,7 @@ func (h *heartbeat) pong(cn *connection, t time.Time) {
 // late handles an application pong that did not come in time.
 func (h *heartbeat) late(cn *connection) {
 	h.awaiting = false
-	if h.alive(cn, h.stalls, h.inbound) {
+	if h.excused(cn) {
 		return // try again at the next tick
 	}
 	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))

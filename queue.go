@@ -3,7 +3,6 @@ package resilientws
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -47,8 +46,9 @@ type sendQueue struct {
 	waiters  []*flushWaiter
 	ttls     int // queued messages with an expiry
 
-	ready chan struct{}        // capacity 1: there is something to write
-	drop  func(Message, error) // reports a message that left unwritten; called without q.mu
+	ready   chan struct{}        // capacity 1: there is something to write
+	drop    func(Message, error) // reports a message that left unwritten; called with q.mu held, must not block
+	canWait func() error         // nil if Send may wait for room on this goroutine
 }
 
 func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, error)) *sendQueue {
@@ -91,7 +91,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) erro
 		}
 		switch q.overflow {
 		case OverflowDropOldest:
-			var evicted []queued
+			evicted := false
 			for {
 				first := q.head
 				if q.inFlight {
@@ -101,20 +101,21 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) erro
 				if first >= len(q.items) || (n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes) {
 					break
 				}
-				evicted = append(evicted, q.removeLocked(first, ErrQueueFull))
-			}
-			q.mu.Unlock()
-			for _, e := range evicted {
-				q.drop(e.msg, ErrQueueFull)
+				q.drop(q.removeLocked(first, ErrQueueFull).msg, ErrQueueFull)
+				evicted = true
 			}
 			// Loop: room was made, unless only the in-flight message is left,
 			// in which case we wait for it like OverflowBlock.
-			if len(evicted) > 0 {
+			if evicted {
+				q.mu.Unlock()
 				continue
 			}
-			q.mu.Lock()
 			fallthrough
 		case OverflowBlock:
+			if err := q.canWait(); err != nil {
+				q.mu.Unlock()
+				return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+			}
 			room := q.room
 			q.wanted = true
 			q.mu.Unlock()
@@ -135,12 +136,25 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) erro
 // flush waiters that cover it. q.mu must be held.
 func (q *sendQueue) removeLocked(i int, reason error) queued {
 	it := q.items[i]
-	copy(q.items[i:], q.items[i+1:])
-	q.items[len(q.items)-1] = queued{}
-	q.items = q.items[:len(q.items)-1]
+	switch i {
+	case q.head: // the oldest: advance
+		q.items[i] = queued{}
+		q.head++
+	case q.head + 1: // the oldest after the one in flight: move that one up
+		q.items[i] = q.items[q.head]
+		q.items[q.head] = queued{}
+		q.head++
+	default:
+		copy(q.items[i:], q.items[i+1:])
+		q.items[len(q.items)-1] = queued{}
+		q.items = q.items[:len(q.items)-1]
+	}
 	q.bytes -= len(it.msg.Data)
 	if !it.expires.IsZero() {
 		q.ttls--
+	}
+	if !q.inFlight {
+		q.compactLocked()
 	}
 	q.left(it.seq, reason)
 	return it
@@ -150,18 +164,17 @@ func (q *sendQueue) removeLocked(i int, reason error) queued {
 // (not the one in flight).
 func (q *sendQueue) expire() {
 	q.mu.Lock()
-	expired := q.expireLocked()
-	q.mu.Unlock()
-	for _, m := range expired {
-		q.drop(m, ErrExpired)
-	}
+	defer q.mu.Unlock()
+	q.expireLocked()
 }
 
-// expireLocked removes the expired messages and returns them, for the
-// caller to report once q.mu is released. q.mu must be held.
-func (q *sendQueue) expireLocked() []Message {
+// expireLocked removes the expired messages and reports them through
+// q.drop, oldest first. Reporting under q.mu orders every drop before a
+// later close, so none can arrive after the client's last event. q.mu must
+// be held.
+func (q *sendQueue) expireLocked() {
 	if q.ttls == 0 {
-		return nil
+		return
 	}
 	first := q.head
 	if q.inFlight {
@@ -174,8 +187,9 @@ func (q *sendQueue) expireLocked() []Message {
 			expired = append(expired, q.removeLocked(i, ErrExpired).msg)
 		}
 	}
-	slices.Reverse(expired) // oldest first
-	return expired
+	for i := len(expired) - 1; i >= 0; i-- {
+		q.drop(expired[i], ErrExpired)
+	}
 }
 
 // nextExpiry returns the earliest expiry among queued messages.
@@ -239,16 +253,13 @@ func (q *sendQueue) signal() {
 // the queue is empty. Expired messages are dropped first.
 func (q *sendQueue) peek() (m Message, ok bool) {
 	q.mu.Lock()
-	expired := q.expireLocked()
-	if q.head < len(q.items) {
-		q.inFlight = true
-		m, ok = q.items[q.head].msg, true
+	defer q.mu.Unlock()
+	q.expireLocked()
+	if q.head == len(q.items) {
+		return Message{}, false
 	}
-	q.mu.Unlock()
-	for _, e := range expired {
-		q.drop(e, ErrExpired)
-	}
-	return m, ok
+	q.inFlight = true
+	return q.items[q.head].msg, true
 }
 
 // settle ends the write of the in-flight message: written removes it and
@@ -268,6 +279,13 @@ func (q *sendQueue) settle(written bool) queued {
 	if !it.expires.IsZero() {
 		q.ttls--
 	}
+	q.compactLocked()
+	q.left(it.seq, nil)
+	return it
+}
+
+// compactLocked reclaims the slots before head. q.mu must be held.
+func (q *sendQueue) compactLocked() {
 	if q.head == len(q.items) {
 		q.items = q.items[:0]
 		q.head = 0
@@ -277,8 +295,6 @@ func (q *sendQueue) settle(written bool) queued {
 		q.items = q.items[:n]
 		q.head = 0
 	}
-	q.left(it.seq, nil)
-	return it
 }
 
 // flushWait registers a waiter for everything queued now; nil when the queue
@@ -324,7 +340,7 @@ func (q *sendQueue) close(err error) []Message {
 		q.closed = err
 	}
 	q.inFlight = false
-	expired := q.expireLocked()
+	q.expireLocked()
 	var out []Message
 	for q.head < len(q.items) {
 		it := q.items[q.head]
@@ -336,9 +352,6 @@ func (q *sendQueue) close(err error) []Message {
 	}
 	q.items, q.head, q.ttls = nil, 0, 0
 	q.mu.Unlock()
-	for _, m := range expired {
-		q.drop(m, ErrExpired)
-	}
 	return out
 }
 

@@ -84,8 +84,14 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 				return err
 			}
 		}
-		if so.noQueue && c.State() != StateOpen {
-			return fmt.Errorf("%w (state %s)", ErrNotConnected, c.State())
+		if so.noQueue {
+			switch st := c.State(); st {
+			case StateOpen:
+			case StateClosing, StateClosed:
+				return ErrClosed
+			default:
+				return fmt.Errorf("%w (state %s)", ErrNotConnected, st)
+			}
 		}
 		if so.ttl > 0 {
 			expires = time.Now().Add(so.ttl)
@@ -128,7 +134,7 @@ func (c *Client) dropped(m Message, reason error) {
 // any of those messages was dropped instead, and ErrInCallback at once when
 // called from inside a callback.
 func (c *Client) Flush(ctx context.Context) error {
-	if c.disp.inCallback() {
+	if c.onOwnGoroutine() {
 		return fmt.Errorf("resilientws: Flush: %w", ErrInCallback)
 	}
 	w := c.queue.flushWait()
