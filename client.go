@@ -68,14 +68,17 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // Shutdown. A Client cannot be restarted.
 //
 // Concurrency: every method is safe for concurrent use, including from inside
-// callbacks. One supervisor goroutine owns the connection: it dials, writes
-// the send queue, runs the heartbeat and waits between connections; per
-// connection it starts one reader (the only goroutine that reads the socket)
-// and joins it before it dials again. A protocol ping runs on a short-lived
-// goroutine that the supervisor also joins. Callbacks run on one event goroutine, one at a time, in order, never while
-// a library lock is held, so they need no locks of their own; a callback
-// that blocks holds up the callbacks after it (and, past a bounded backlog,
-// the reading of messages, which is never taken for a dead peer).
+// callbacks, where the methods that would wait for the client's own work
+// (Flush, a Send that would wait for room) fail fast with ErrInCallback and
+// Close returns without waiting for the event goroutine. One supervisor
+// goroutine owns the connection: it dials, writes the send queue, runs the
+// heartbeat and waits between connections; per connection it starts one
+// reader (the only goroutine that reads the socket) and joins it before it
+// dials again. Pings run on short-lived goroutines that the supervisor also
+// joins. Callbacks run on one event goroutine, one at a time, in order, never
+// while a library lock is held, so they need no locks of their own; a
+// callback that blocks holds up the callbacks after it (and, past a bounded
+// backlog, the reading of messages, which is never taken for a dead peer).
 type Client struct {
 	url      string
 	opts     options

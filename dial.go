@@ -90,25 +90,9 @@ func dialHTTPClient(user *http.Client) *http.Client {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err == nil {
-			if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
-				r.set(c)
-			}
-		}
-		return c, err
-	}
-	if dialTLS := tr.DialTLSContext; dialTLS != nil {
-		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialTLS(ctx, network, addr)
-			if err == nil {
-				if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
-					r.set(c)
-				}
-			}
-			return c, err
-		}
+	tr.DialContext = recordRaw(dial)
+	if tr.DialTLSContext != nil {
+		tr.DialTLSContext = recordRaw(tr.DialTLSContext)
 	}
 	hc.Transport = tr
 	return hc
@@ -118,13 +102,27 @@ func dialHTTPClient(user *http.Client) *http.Client {
 const maxRedirects = 10
 
 // errTooManyRedirects is wrapped by the dial error of a redirect loop.
-var errTooManyRedirects = errors.New("resilientws: stopped after 10 redirects")
+var errTooManyRedirects = fmt.Errorf("resilientws: stopped after %d redirects", maxRedirects)
 
 func limitRedirects(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return errTooManyRedirects
 	}
 	return nil
+}
+
+// recordRaw wraps a dial function to store each new connection in the
+// rawConn its ctx carries.
+func recordRaw(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
+				r.set(c)
+			}
+		}
+		return c, err
+	}
 }
 
 // dialOptions builds the per-client copy of the coder dial options.

@@ -63,7 +63,8 @@ const (
 	// OverflowReject makes Send return ErrQueueFull. The default.
 	OverflowReject Overflow = iota
 	// OverflowDropOldest evicts the oldest queued message (never the one being
-	// written) and reports it through OnDrop with ErrQueueFull.
+	// written) and reports it through OnDrop with ErrQueueFull. When only the
+	// message being written is left, Send waits as with OverflowBlock.
 	OverflowDropOldest
 	// OverflowBlock makes Send wait for room until its ctx ends.
 	OverflowBlock
@@ -224,8 +225,9 @@ func OnDrop(f func(Message, error)) Option {
 // WithHeartbeat sets the protocol ping interval and the time a pong may
 // take. A connection whose pong is late is dropped at once and reported with
 // ErrHeartbeatTimeout. An interval of 0 turns the heartbeat off; a negative
-// value is an error, and so is a timeout of 0 while the heartbeat is on.
-// Defaults to DefaultHeartbeatInterval and DefaultHeartbeatTimeout.
+// value is an error, and so is a timeout of 0 while the heartbeat is on. It
+// replaces an earlier WithAppHeartbeat. Defaults to DefaultHeartbeatInterval
+// and DefaultHeartbeatTimeout.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if interval < 0 || timeout < 0 {
@@ -279,10 +281,13 @@ func WithAnyMessageAsPong() Option {
 	})
 }
 
-// WithDialHook sets a function called before every dial, with the number of
+// WithDialHook sets a function called before every dial, on the supervisor
+// goroutine (it may call Close; Flush and a Send that would wait fail fast
+// there with ErrInCallback), with the number of
 // dials since the last successful open (0 for the first dial at Start, then
 // as ReconnectEvent.Attempt). It returns the URL to dial ("" keeps the URL
-// given to New) and the handshake headers (nil keeps WithHeader's), so an
+// given to New) and the handshake headers (nil keeps those of WithHeader and
+// DialOptions; non-nil replaces them all), so an
 // expired token can be refreshed and a list of endpoints rotated. An error
 // from the hook is reported through OnError and retried with backoff; ctx
 // ends when the dial timeout passes or the client is closed. Defaults to

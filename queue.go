@@ -366,6 +366,14 @@ func (q *sendQueue) refuse(err error) {
 	q.freed() // wake blocked senders so they see err
 }
 
+// snapshot returns the number of messages and bytes queued, expiring first.
+func (q *sendQueue) snapshot() (n, bytes int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.expireLocked()
+	return len(q.items) - q.head, q.bytes
+}
+
 // buffered returns the bytes queued, the in-flight message included.
 func (q *sendQueue) buffered() int {
 	q.expire()

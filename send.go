@@ -60,7 +60,10 @@ func WithoutQueue() SendOption {
 // evicts the oldest queued message (OverflowDropOldest) or waits for room
 // until ctx ends (OverflowBlock). A message larger than the queue's byte
 // limit is refused at once with ErrMessageTooLarge. After Close it returns
-// ErrClosed. With WithoutQueue it returns ErrNotConnected unless OPEN. A nil
+// ErrClosed. With WithoutQueue it returns ErrNotConnected unless OPEN.
+// Inside a callback (or the dial hook, the policy, the backoff), a Send that
+// would wait for room fails at once with an error matching ErrQueueFull and
+// ErrInCallback: the queue cannot drain while that goroutine waits. A nil
 // error means queued, not delivered: see Flush and the README's delivery
 // guarantee.
 func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ...SendOption) error {

@@ -106,11 +106,10 @@ func (c *Client) Stats() Stats {
 		DroppedExpired:     s.droppedExpired.Load(),
 		DroppedClosed:      s.droppedClosed.Load(),
 		DroppedUnconfirmed: s.droppedUnconfirmed.Load(),
-		Queued:             c.queue.length(),
-		BufferedAmount:     c.queue.buffered(),
 		LastRTT:            time.Duration(s.lastRTT.Load()),
 		SmoothedRTT:        time.Duration(s.smoothedRTT.Load()),
 	}
+	st.Queued, st.BufferedAmount = c.queue.snapshot()
 	st.Dropped = st.DroppedQueueFull + st.DroppedExpired + st.DroppedClosed + st.DroppedUnconfirmed
 	if at := s.openedAt.Load(); at != 0 {
 		st.Uptime = time.Since(time.Unix(0, at))
