@@ -69,6 +69,7 @@ func (l *unconfirmedLog) confirm(seq uint64) {
 	defer l.mu.Unlock()
 	for l.head < len(l.items) && l.items[l.head].seq <= seq {
 		l.bytes -= len(l.items[l.head].msg.Data)
+		putBuf(l.items[l.head].buf) // delivered: nobody holds it any more
 		l.items[l.head] = queued{}
 		l.head++
 	}

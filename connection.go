@@ -110,7 +110,7 @@ func (cn *connection) readLoop() {
 	c := cn.c
 	var scratch bytes.Buffer
 	for {
-		typ, data, err := cn.read(&scratch)
+		typ, data, buf, err := cn.read(&scratch)
 		if err != nil {
 			cn.readErr = err
 			cn.fail(err)
@@ -120,6 +120,7 @@ func (cn *connection) readLoop() {
 		c.stats.bytesReceived.Add(uint64(len(data)))
 		cn.inbound.Add(1)
 		if c.opts.isPong != nil && cn.isPong(Message{Type: typ, Data: data}) {
+			putBuf(buf)
 			select {
 			case cn.pongs <- time.Now():
 			default: // one pending pong is enough
@@ -127,35 +128,48 @@ func (cn *connection) readLoop() {
 			continue
 		}
 		if c.opts.onMessage == nil {
+			putBuf(buf)
 			continue
 		}
 		// Wait for room even if the connection dies meanwhile, so what was
 		// read is delivered; only the user's Close gives up on it, and then
 		// the reader goes on reading (pongs, the close handshake) until the
 		// socket is closed.
-		c.disp.postMessage(Message{Type: typ, Data: data}, c.stop.Done(), &cn.stalls)
+		if !c.disp.postMessage(Message{Type: typ, Data: data}, buf, c.stop.Done(), &cn.stalls) {
+			putBuf(buf)
+		}
 	}
 }
 
-// read reads one message through scratch, a buffer reused across messages,
-// and returns a copy of exactly its size (the callback owns it): one
-// allocation per message, where coder/websocket's Read grows a fresh buffer.
+// read reads one message. By default it reads through scratch, a buffer
+// reused across messages, and returns a copy of exactly its size (the
+// callback owns it): one allocation per message, where coder/websocket's
+// Read grows a fresh buffer. With WithPooledMessages it reads into a pooled
+// buffer, returned too, which goes back to the pool after OnMessage.
 // The read context is never cancelled: the connection is stopped by closing
 // it, because an expiring read context kills a coder/websocket Conn.
-func (cn *connection) read(scratch *bytes.Buffer) (MessageType, []byte, error) {
+func (cn *connection) read(scratch *bytes.Buffer) (MessageType, []byte, *bytes.Buffer, error) {
 	typ, r, err := cn.ws.Reader(context.Background())
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
+	}
+	if cn.c.opts.pooledMessages {
+		buf := getBuf()
+		if _, err := buf.ReadFrom(r); err != nil {
+			putBuf(buf)
+			return 0, nil, nil, err
+		}
+		return typ, buf.Bytes(), buf, nil
 	}
 	scratch.Reset()
 	if _, err := scratch.ReadFrom(r); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	data := bytes.Clone(scratch.Bytes())
 	if scratch.Cap() > maxScratch {
 		*scratch = bytes.Buffer{} // do not keep a rare large message's buffer
 	}
-	return typ, data, nil
+	return typ, data, nil, nil
 }
 
 // maxScratch is the largest read buffer a connection keeps between messages.

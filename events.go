@@ -95,6 +95,7 @@ type event struct {
 	close CloseEvent
 	rec   ReconnectEvent
 	gate  chan struct{} // evOpen: closed once OnOpen has returned
+	buf   *bytes.Buffer // evMessage with WithPooledMessages: back to the pool after OnMessage
 }
 
 // Limits on received messages waiting for OnMessage; past them the reader
@@ -158,11 +159,11 @@ func (d *dispatcher) post(ev event) {
 // postMessage queues a received message, waiting while too many are pending.
 // It increments stalls when it starts and when it stops waiting (so an odd
 // value means "stalled now"), and returns false if cancel closed first.
-func (d *dispatcher) postMessage(m Message, cancel <-chan struct{}, stalls *atomic.Uint64) bool {
+func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan struct{}, stalls *atomic.Uint64) bool {
 	for {
 		d.mu.Lock()
 		if d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
-			d.queue = append(d.queue, event{kind: evMessage, msg: m})
+			d.queue = append(d.queue, event{kind: evMessage, msg: m, buf: buf})
 			d.msgs++
 			d.msgBytes += len(m.Data)
 			d.mu.Unlock()
@@ -243,6 +244,7 @@ func (d *dispatcher) deliver(ev event) {
 		if o.onMessage != nil {
 			d.guard("OnMessage", func() { o.onMessage(ev.msg) })
 		}
+		putBuf(ev.buf)
 	case evClose:
 		if o.onClose != nil {
 			d.guard("OnClose", func() { o.onClose(ev.close) })

@@ -113,6 +113,7 @@ type options struct {
 	appPing           *Message           // application heartbeat when non-nil
 	isPong            func(Message) bool // with appPing
 	anyMessageAlive   bool               // any inbound message proves liveness
+	pooledMessages    bool               // OnMessage's Data is reused after it returns
 
 	dialHook func(ctx context.Context, attempt int) (string, http.Header, error)
 
@@ -277,6 +278,19 @@ func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func
 func WithAnyMessageAsPong() Option {
 	return optionFunc(func(o *options) error {
 		o.anyMessageAlive = true
+		return nil
+	})
+}
+
+// WithPooledMessages makes the client read each message into a pooled
+// buffer and reuse it once OnMessage returns, instead of handing OnMessage a
+// fresh copy: Message.Data is then valid only until OnMessage returns (copy
+// what you keep). It saves an allocation and a copy per message, which
+// matters for large messages at high rates. Defaults to off: OnMessage owns
+// Data.
+func WithPooledMessages() Option {
+	return optionFunc(func(o *options) error {
+		o.pooledMessages = true
 		return nil
 	})
 }

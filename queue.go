@@ -1,6 +1,7 @@
 package resilientws
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -11,7 +12,8 @@ import (
 type queued struct {
 	msg     Message
 	seq     uint64
-	expires time.Time // zero: never
+	expires time.Time     // zero: never
+	buf     *bytes.Buffer // the pooled buffer behind msg.Data, if any
 }
 
 // flushWaiter is a Flush call waiting for every message up to seq to leave
@@ -65,7 +67,7 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, e
 // push queues m (whose Data the queue now owns), to expire at expires
 // unless that is zero. Messages evicted to make room, or expired, are
 // reported through q.drop.
-func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) error {
+func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expires time.Time) error {
 	if len(m.Data) > q.maxBytes {
 		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
 	}
@@ -80,7 +82,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, expires time.Time) erro
 		n := len(q.items) - q.head
 		if n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes {
 			q.nextSeq++
-			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires})
+			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
 			if !expires.IsZero() {
 				q.ttls++
 			}

@@ -1,7 +1,6 @@
 package resilientws
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,7 +99,12 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 			expires = time.Now().Add(so.ttl)
 		}
 	}
-	return c.queue.push(ctx, Message{Type: typ, Data: bytes.Clone(data)}, expires)
+	payload, buf := copyPayload(data)
+	err := c.queue.push(ctx, Message{Type: typ, Data: payload}, buf, expires)
+	if err != nil {
+		putBuf(buf)
+	}
+	return err
 }
 
 // SendText queues a text message; see Send.

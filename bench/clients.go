@@ -44,6 +44,9 @@ var variants = []variant{
 	{"coder", dialCoder(false)},
 	{"coder+buf", dialCoder(true)},
 	{"resilientws", dialRWS},
+	{"rws+pooled", func(a addrs, onMsg func(int)) (client, error) {
+		return dialRWSWith(a, onMsg, resilientws.WithPooledMessages())
+	}},
 	{"gorilla", dialGorilla},
 	{"gws", dialGWS},
 }
@@ -174,7 +177,11 @@ type rwsClient struct {
 	in chan int // OnMessage -> recv, when dialed without onMsg
 }
 
-func dialRWS(a addrs, onMsg func(int)) (client, error) {
+func dialRWS(a addrs, onMsg func(int)) (client, error) { return dialRWSWith(a, onMsg) }
+
+// dialRWSWith is dialRWS with extra options (rws+pooled adds
+// WithPooledMessages: OnMessage's Data is reused after it returns).
+func dialRWSWith(a addrs, onMsg func(int), extra ...resilientws.Option) (client, error) {
 	rc := &rwsClient{}
 	if onMsg == nil {
 		rc.in = make(chan int, 64)
@@ -182,7 +189,7 @@ func dialRWS(a addrs, onMsg func(int)) (client, error) {
 	}
 	opened := make(chan struct{})
 	var once sync.Once
-	c, err := resilientws.New("ws://"+a.ws+"/echo",
+	c, err := resilientws.New("ws://"+a.ws+"/echo", append([]resilientws.Option{
 		resilientws.OnOpen(func(resilientws.OpenEvent) { once.Do(func() { close(opened) }) }),
 		resilientws.OnMessage(func(m resilientws.Message) { onMsg(len(m.Data)) }),
 		// The default limits, but Send waits for room instead of failing:
@@ -190,7 +197,7 @@ func dialRWS(a addrs, onMsg func(int)) (client, error) {
 		// taken the message out of the queue, so 64 × 16 KiB in flight can
 		// briefly exceed the default 1 MiB with OverflowReject.
 		resilientws.WithQueue(resilientws.DefaultQueueMessages, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,58 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Pooled buffers must never be reused while a message still needs them:
+// send and receive many large messages of distinct content, and check every
+// byte on both sides.
+func TestPooledBuffersKeepEveryPayloadIntact(t *testing.T) {
+	srv := newTestServer(t)
+	const n = 300
+	payload := func(i int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf("%05d", i)), 300+i%50) // 1.5-1.75 KiB: pooled
+	}
+	bad := make(chan string, n)
+	got := 0
+	done := make(chan struct{})
+	c, err := New(srv.URL(), fastBackoff(), WithPooledMessages(), WithQueue(64, 1<<20, OverflowBlock),
+		OnMessage(func(m Message) {
+			if !bytes.Equal(m.Data, payload(got)) {
+				bad <- fmt.Sprintf("echo %d corrupted", got)
+			}
+			if got++; got == n {
+				close(done)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := c.Send(context.Background(), Binary, payload(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatalf("%d of %d echoes", got, n)
+	}
+	close(bad)
+	for b := range bad {
+		t.Error(b)
+	}
+	for i, m := range srv.Received() {
+		if !bytes.Equal(m.Data, payload(i)) {
+			t.Fatalf("server got message %d corrupted", i)
+		}
+	}
+}
