@@ -172,7 +172,15 @@ func TestChaosSoak(t *testing.T) {
 	}
 	res.resources = fmt.Sprintf("goroutines %d -> %d (baseline -> after Close); heap in use %.1f MiB -> %.1f MiB",
 		baseGoroutines, goroutines, mib(baseHeap), mib(heap))
-	t.Log("\n" + res.summary())
+	summary := res.summary()
+	t.Log("\n" + summary)
+	// CI runs go test without -v, which hides t.Log: it asks for the
+	// summary in a file too.
+	if path := os.Getenv("RESILIENTWS_SOAK_SUMMARY"); path != "" {
+		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
+			t.Errorf("writing the summary: %v", err)
+		}
+	}
 }
 
 // heapMargin is how far above its baseline the heap may be after the soak.
