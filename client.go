@@ -517,11 +517,17 @@ loop:
 		case <-hb.tick():
 			hb.ping(cn.ctx, cn)
 		case r := <-hb.pinged():
+			_, _, full := c.unconfirmed.pending()
 			hb.done(cn.ctx, cn, r)
-			c.queue.signal() // its pong may have made room in the unconfirmed log
+			if full {
+				c.queue.signal() // its pong may have made room in the log
+			}
 		case t := <-cn.pongs:
+			_, _, full := c.unconfirmed.pending()
 			hb.pong(cn, t)
-			c.queue.signal()
+			if full {
+				c.queue.signal()
+			}
 		case <-hb.expired():
 			hb.late(cn)
 		case <-c.reconnect:
