@@ -27,7 +27,6 @@ type heartbeat struct {
 	awaiting bool
 	sentAt   time.Time
 	stalls   uint64       // cn.stalls when it was sent
-	writes   uint64       // cn.writes when it was sent
 	inbound  uint64       // cn.inbound when it was sent
 	written  uint64       // the unconfirmed log's mark when it was sent
 	deadline *time.Timer  // application mode: fires when the pong is late
@@ -110,8 +109,11 @@ func (h *heartbeat) excused(cn *connection) bool {
 	if now := cn.stalls.Load(); now != h.stalls || now%2 == 1 {
 		return true
 	}
-	if now := cn.writes.Load(); now != h.writes || now%2 == 1 {
-		return true // a stuck write is the write timeout's business
+	if cn.writes.Load()%2 == 1 {
+		// A write still running holds the frame lock the ping needs: a
+		// stuck write is the write timeout's business. (Writes that came
+		// and went meanwhile excuse nothing: the ping got its turn.)
+		return true
 	}
 	return h.anyMessage && cn.inbound.Load() != h.inbound
 }
@@ -125,7 +127,7 @@ func (h *heartbeat) ping(stop context.Context, cn *connection) {
 	if h.awaiting {
 		return // its own deadline decides
 	}
-	h.stalls, h.writes, h.inbound = cn.stalls.Load(), cn.writes.Load(), cn.inbound.Load()
+	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
 	h.written = cn.c.unconfirmed.mark()
 	h.sentAt = time.Now()
 	if h.app == nil {
