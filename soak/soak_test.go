@@ -172,6 +172,19 @@ func TestChaosSoak(t *testing.T) {
 	}
 	res.resources = fmt.Sprintf("goroutines %d -> %d (baseline -> after Close); heap in use %.1f MiB -> %.1f MiB",
 		baseGoroutines, goroutines, mib(baseHeap), mib(heap))
+	// The light clients' heartbeat (50 ms / 100 ms) must catch a peer that
+	// stops answering, and a stalled link, well within the faults' spans:
+	// a few may end just before the verdict, but not more (a regression
+	// once let writes excuse every late pong, and 173 went unnoticed).
+	ridden := 0
+	for _, c := range res.clients {
+		if !c.heavy {
+			ridden += c.ridden["server-no-pongs"] + c.ridden["proxy-stall"]
+		}
+	}
+	if limit := 10 * int(1+cfg.duration/(45*time.Second)); ridden > limit {
+		t.Errorf("light clients rode out %d no-pong and stall faults without noticing (limit %d): the heartbeat misses dead peers", ridden, limit)
+	}
 	summary := res.summary()
 	t.Log("\n" + summary)
 	// CI runs go test without -v, which hides t.Log: it asks for the
