@@ -2,6 +2,7 @@ package resilientws
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,14 @@ func dialHTTPClient(user *http.Client) *http.Client {
 	}
 	tr = tr.Clone()
 	tr.DisableKeepAlives = true
+	// A WebSocket handshake is HTTP/1.1: skip the HTTP/2 set-up a clone
+	// would otherwise do on first use (about 1 KiB per client), and the
+	// copy of the default transport's TLS config, which only lists "h2".
+	tr.ForceAttemptHTTP2 = false
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	if base == http.DefaultTransport {
+		tr.TLSClientConfig = nil
+	}
 	dial := tr.DialContext
 	if dial == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
