@@ -75,8 +75,9 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // heartbeat and waits between connections; per connection it starts one
 // reader (the only goroutine that reads the socket) and joins it before it
 // dials again. Pings run on short-lived goroutines that the supervisor also
-// joins. Callbacks run on one event goroutine, one at a time, in order, never
-// while a library lock is held, so they need no locks of their own; a
+// joins. Callbacks run on one event goroutine (started when there are events,
+// gone after a short idle time), one at a time, in order, never while a
+// library lock is held, so they need no locks of their own; a
 // callback that blocks holds up the callbacks after it (and, past a bounded
 // backlog, the reading of messages, which is never taken for a dead peer).
 type Client struct {

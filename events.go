@@ -106,15 +106,24 @@ const (
 	maxPendingBytes    = 4 << 20
 )
 
-// dispatcher runs every callback on one goroutine, in order, with no library
-// lock held. Lifecycle events are never refused; received messages are
-// bounded by maxPendingMessages and maxPendingBytes.
+// dispatcherLinger is how long the event goroutine waits for more events
+// before it exits; the next event starts another. An idle client so keeps
+// no event goroutine.
+const dispatcherLinger = 100 * time.Millisecond
+
+// dispatcher runs every callback on one goroutine at a time, in order, with
+// no library lock held. Lifecycle events are never refused; received
+// messages are bounded by maxPendingMessages and maxPendingBytes. The event
+// goroutine runs only while there are events (and dispatcherLinger after).
 //
-// Owner: the Client. Stop signal: stop(). Join point: done.
+// Owner: the Client. Stop signal: stop(). Join point: done (the last event
+// goroutine closes it once stopped and drained).
 type dispatcher struct {
 	opts *options
 
-	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, wanted
+	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, wanted, enabled, running
+	enabled  bool       // start was called: events may run
+	running  bool       // an event goroutine is running
 	queue    []event
 	head     int
 	msgs     int
@@ -139,21 +148,39 @@ func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
 	}
 }
 
-func (d *dispatcher) start() { go d.run() }
-
-func (d *dispatcher) signal() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// start lets events run (those posted before wait for it).
+func (d *dispatcher) start() {
+	d.mu.Lock()
+	d.enabled = true
+	if d.head < len(d.queue) || d.stopping {
+		d.launchLocked()
 	}
+	d.mu.Unlock()
+}
+
+// launchLocked starts an event goroutine unless one runs; else it wakes it.
+// d.mu must be held.
+func (d *dispatcher) launchLocked() {
+	if !d.enabled {
+		return
+	}
+	if d.running {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	d.running = true
+	go d.run()
 }
 
 // post queues a lifecycle event. It never blocks.
 func (d *dispatcher) post(ev event) {
 	d.mu.Lock()
 	d.queue = append(d.queue, ev)
+	d.launchLocked()
 	d.mu.Unlock()
-	d.signal()
 }
 
 // postMessage queues a received message, waiting while too many are pending.
@@ -166,8 +193,8 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan str
 			d.queue = append(d.queue, event{kind: evMessage, msg: m, buf: buf})
 			d.msgs++
 			d.msgBytes += len(m.Data)
+			d.launchLocked()
 			d.mu.Unlock()
-			d.signal()
 			return true
 		}
 		space := d.space
@@ -184,12 +211,13 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan str
 	}
 }
 
-// stop makes the event goroutine exit once every queued event has run.
+// stop makes the event goroutine exit, and done close, once every queued
+// event has run.
 func (d *dispatcher) stop() {
 	d.mu.Lock()
 	d.stopping = true
+	d.launchLocked()
 	d.mu.Unlock()
-	d.signal()
 }
 
 // inCallback reports whether the caller runs on the event goroutine.
@@ -200,6 +228,7 @@ func (d *dispatcher) inCallback() bool {
 
 func (d *dispatcher) run() {
 	d.gid.Store(goroutineID())
+	var linger *time.Timer
 	for {
 		d.mu.Lock()
 		if d.head == len(d.queue) {
@@ -207,12 +236,33 @@ func (d *dispatcher) run() {
 			d.head = 0
 			if d.stopping {
 				d.mu.Unlock()
+				if linger != nil {
+					linger.Stop()
+				}
 				<-d.after // nothing posts after stop; wait for the supervisor to return
 				close(d.done)
 				return
 			}
 			d.mu.Unlock()
-			<-d.wake
+			if linger == nil {
+				linger = time.NewTimer(dispatcherLinger)
+			} else {
+				linger.Reset(dispatcherLinger)
+			}
+			select {
+			case <-d.wake:
+				linger.Stop()
+				continue
+			case <-linger.C:
+			}
+			d.mu.Lock()
+			if d.head == len(d.queue) && !d.stopping {
+				d.gid.Store(0) // before running is cleared: a new goroutine sets its own
+				d.running = false
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
 			continue
 		}
 		ev := d.queue[d.head]
