@@ -31,7 +31,9 @@ const confirmEvery = 10 * time.Millisecond
 // heartbeat is off (else its timeout does). A peer may
 // answer only the latest of several pings (RFC 6455 allows it), or a
 // middlebox may lose one: after this, another ping is sent. Whether the peer
-// is alive is the heartbeat's business, not this.
+// is alive is the heartbeat's business; only with the heartbeat off, a
+// confirmation ping that gets no pong while the log is full (writing has
+// stopped) replaces the connection.
 const confirmTimeout = 5 * time.Second
 
 // unconfirmedLog holds the messages written on the current connection that
