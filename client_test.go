@@ -27,14 +27,6 @@ func fastBackoff() Option {
 	return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Millisecond) })
 }
 
-func msgText(rs []rec) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = string(r.msg.Data)
-	}
-	return out
-}
-
 func serverText(ms []Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {

@@ -72,8 +72,8 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
 	}
 	for {
-		q.expire()
 		q.mu.Lock()
+		q.expireLocked()
 		if q.closed != nil {
 			err := q.closed
 			q.mu.Unlock()

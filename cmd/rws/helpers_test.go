@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"go.uber.org/goleak"
 )
 
 // raceEnabled is set by race_test.go when the tests run under -race.
@@ -60,7 +61,15 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "building rws: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if code == 0 {
+		// The in-process tests (run, servers) must leave no goroutine behind.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			return 1
+		}
+	}
+	return code
 }
 
 // result is how an rws process ended.
