@@ -486,7 +486,8 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
 	hb := newHeartbeat(&c.opts)
-	cf := newConfirmer(c.unconfirmed, &c.opts)
+	confirm := newConfirmer(c.unconfirmed, &c.opts)
+	cf := &confirm
 	gate := cn.gate           // until OnOpen has returned
 	var ready <-chan struct{} // then: the queue has messages
 	requested, answered := false, false
@@ -516,10 +517,10 @@ loop:
 			cf.armed = false
 			cf.send(cn)
 		case <-hb.tick():
-			hb.ping(cn.ctx, cn)
+			hb.ping(cn)
 		case r := <-hb.pinged():
 			_, _, full := c.unconfirmed.pending()
-			hb.done(cn.ctx, cn, r)
+			hb.done(cn, r)
 			if full {
 				c.queue.signal() // its pong may have made room in the log
 			}

@@ -110,7 +110,8 @@ func (l *unconfirmedLog) pending() (n int, half, full bool) {
 
 // confirmer sends the protocol pings that confirm delivery, one at a time,
 // for the supervisor goroutine (its state needs no lock). Each ping runs on
-// a short-lived goroutine joined through results.
+// a short-lived goroutine joined through results. Its timer and channel are
+// made on first use: a connection that writes nothing costs no more.
 type confirmer struct {
 	log     *unconfirmedLog
 	timeout time.Duration // for each ping's pong
@@ -125,14 +126,12 @@ type confirmer struct {
 
 // newConfirmer returns a confirmer whose pings wait for their pong at most
 // the heartbeat timeout, or confirmTimeout when the heartbeat is off.
-func newConfirmer(log *unconfirmedLog, o *options) *confirmer {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
+func newConfirmer(log *unconfirmedLog, o *options) confirmer {
 	timeout := confirmTimeout
 	if o.heartbeatInterval > 0 {
 		timeout = o.heartbeatTimeout
 	}
-	return &confirmer{log: log, timeout: timeout, timer: t, results: make(chan error, 1)}
+	return confirmer{log: log, timeout: timeout}
 }
 
 // done returns the channel of the running ping's result; nil when none runs.
@@ -160,7 +159,11 @@ func (cf *confirmer) want(cn *connection, urgent bool) {
 	}
 	if wait := confirmEvery - time.Since(cf.lastAt); !urgent && wait > 0 {
 		if !cf.armed {
-			cf.timer.Reset(wait)
+			if cf.timer == nil {
+				cf.timer = time.NewTimer(wait)
+			} else {
+				cf.timer.Reset(wait)
+			}
 			cf.armed = true
 		}
 		return
@@ -177,8 +180,11 @@ func (cf *confirmer) send(cn *connection) {
 	cf.pending, cf.again = true, false
 	cf.seq = cf.log.mark()
 	cf.lastAt = time.Now()
+	if cf.results == nil {
+		cf.results = make(chan error, 1)
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(cn.ctx, cf.timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 		defer cancel()
 		cf.results <- cn.ws.Ping(ctx)
 	}()
@@ -198,7 +204,9 @@ func (cf *confirmer) finish(err error) (again bool) {
 // stop stops the timer and joins the ping goroutine, if one runs: call it
 // after the connection is closed, which ends the ping.
 func (cf *confirmer) stop() {
-	cf.timer.Stop()
+	if cf.timer != nil {
+		cf.timer.Stop()
+	}
 	cf.armed = false
 	if cf.pending {
 		<-cf.results

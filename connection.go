@@ -27,23 +27,17 @@ type connection struct {
 	cause    error // written once by fail, before dead closes
 	readErr  error // the reader's last error, read once it has exited
 
-	// ctx bounds the connection's pings and direct writes. It is not the
-	// client's stop signal, which Shutdown cancels before the drain: it ends
-	// in stop, once the socket is closed.
-	ctx    context.Context
-	cancel context.CancelFunc
-
 	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
 	writes  atomic.Uint64  // odd while the supervisor writes a queued message
 	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
-	pongs   chan time.Time // application pongs, for the supervisor (capacity 1)
+	pongs   chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
 
 	gate chan struct{} // closed once OnOpen has returned: the queue may flow
 
-	watchdog *time.Timer   // fires fail(ErrWriteTimeout) on a stuck write
-	wdFired  chan struct{} // closed when the watchdog has run
+	watchdog *time.Timer    // fires fail(ErrWriteTimeout) on a stuck write
+	wdRun    sync.WaitGroup // 1 while the watchdog is armed or running
 
-	readerDone  chan struct{}
+	reader      sync.WaitGroup // the reader goroutine
 	openedAt    time.Time
 	subprotocol string
 }
@@ -56,15 +50,14 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 		id:          id,
 		dead:        make(chan struct{}),
 		gate:        make(chan struct{}),
-		wdFired:     make(chan struct{}),
-		readerDone:  make(chan struct{}),
-		pongs:       make(chan time.Time, 1),
 		openedAt:    time.Now(),
 		subprotocol: ws.Subprotocol(),
 	}
-	cn.ctx, cn.cancel = context.WithCancel(context.Background())
+	if c.opts.isPong != nil {
+		cn.pongs = make(chan time.Time, 1)
+	}
 	cn.watchdog = time.AfterFunc(time.Hour, func() {
-		defer close(cn.wdFired)
+		defer cn.wdRun.Done()
 		cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, c.opts.writeTimeout))
 	})
 	cn.watchdog.Stop()
@@ -97,8 +90,9 @@ func (cn *connection) isDead() bool {
 
 // start runs the reader.
 func (cn *connection) start() {
+	cn.reader.Add(1)
 	go func() {
-		defer close(cn.readerDone)
+		defer cn.reader.Done()
 		cn.readLoop()
 	}()
 }
@@ -224,12 +218,14 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 func (cn *connection) write(m Message, limit time.Duration) error {
 	cn.writes.Add(1) // odd: writing
 	defer cn.writes.Add(1)
+	cn.wdRun.Add(1)
 	cn.watchdog.Reset(limit)
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
 	if !cn.watchdog.Stop() {
-		<-cn.wdFired
+		cn.wdRun.Wait() // it has failed the connection
 		return cn.cause
 	}
+	cn.wdRun.Done()
 	if err != nil {
 		return err
 	}
@@ -281,13 +277,13 @@ func (cn *connection) closeGracefully() (answered bool) {
 	return err == nil
 }
 
-// stop closes the socket, if still open, joins the reader and ends ctx.
+// stop closes the socket, if still open, and joins the reader. Pings need no
+// context of the connection's: closing the socket ends them.
 // A close frame the reader got wins over the first recorded cause: a write
 // or a ping that failed because the server closed must not hide its code.
 func (cn *connection) stop() {
 	cn.fail(errConnGone)
-	<-cn.readerDone
-	cn.cancel()
+	cn.reader.Wait()
 	cn.watchdog.Stop()
 	if websocket.CloseStatus(cn.readErr) != -1 && websocket.CloseStatus(cn.cause) == -1 {
 		cn.cause = cn.readErr

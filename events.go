@@ -129,8 +129,8 @@ type dispatcher struct {
 	msgs     int
 	msgBytes int
 	stopping bool
-	space    chan struct{} // closed and replaced when message room frees up...
-	wanted   bool          // ...if the reader waits for it
+	space    chan struct{} // made when the reader waits for message room, closed when room frees up
+	wanted   bool          // space is set
 
 	wake  chan struct{}   // capacity 1: something was queued or stop was called
 	after <-chan struct{} // the supervisor's end, awaited before done closes
@@ -142,7 +142,6 @@ func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
 	return &dispatcher{
 		opts:  o,
 		after: after,
-		space: make(chan struct{}),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
@@ -196,6 +195,9 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan str
 			d.launchLocked()
 			d.mu.Unlock()
 			return true
+		}
+		if d.space == nil {
+			d.space = make(chan struct{})
 		}
 		space := d.space
 		d.wanted = true
@@ -259,6 +261,7 @@ func (d *dispatcher) run() {
 			if d.head == len(d.queue) && !d.stopping {
 				d.gid.Store(0) // before running is cleared: a new goroutine sets its own
 				d.running = false
+				d.queue = nil // an idle client keeps no backing array
 				d.mu.Unlock()
 				return
 			}
@@ -273,7 +276,7 @@ func (d *dispatcher) run() {
 			d.msgBytes -= len(ev.msg.Data)
 			if d.wanted {
 				close(d.space)
-				d.space = make(chan struct{})
+				d.space = nil
 				d.wanted = false
 			}
 		}

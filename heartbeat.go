@@ -54,8 +54,6 @@ func newHeartbeat(o *options) *heartbeat {
 	if h.app != nil {
 		h.deadline = time.NewTimer(time.Hour)
 		h.deadline.Stop()
-	} else {
-		h.results = make(chan pingEnd, 1)
 	}
 	return h
 }
@@ -80,7 +78,7 @@ func (h *heartbeat) expired() <-chan time.Time {
 // pinged returns the channel of protocol ping results; nil when none is
 // running.
 func (h *heartbeat) pinged() <-chan pingEnd {
-	if h == nil || !h.awaiting || h.results == nil {
+	if h == nil || !h.awaiting || h.app != nil {
 		return nil
 	}
 	return h.results
@@ -123,7 +121,7 @@ func (h *heartbeat) excused(cn *connection) bool {
 // through results (coder/websocket's Ping blocks until the pong); an
 // application ping is written here. Either way the pong is awaited through
 // the supervisor's select: pinged, pongs, expired.
-func (h *heartbeat) ping(stop context.Context, cn *connection) {
+func (h *heartbeat) ping(cn *connection) {
 	if h.awaiting {
 		return // its own deadline decides
 	}
@@ -132,18 +130,19 @@ func (h *heartbeat) ping(stop context.Context, cn *connection) {
 	h.sentAt = time.Now()
 	if h.app == nil {
 		h.awaiting = true
+		if h.results == nil {
+			h.results = make(chan pingEnd, 1) // on first use: a short-lived connection may never ping
+		}
 		go func() {
-			ctx, cancel := context.WithTimeout(stop, h.timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 			defer cancel()
 			err := cn.ws.Ping(ctx)
 			h.results <- pingEnd{err: err, rtt: time.Since(h.sentAt)}
 		}()
 		return
 	}
-	if err := cn.writeDirect(stop, h.app.Type, h.app.Data); err != nil {
-		if stop.Err() == nil {
-			cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err))
-		}
+	if err := cn.writeDirect(context.Background(), h.app.Type, h.app.Data); err != nil {
+		cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err)) // a no-op if the socket was closed first
 		return
 	}
 	h.awaiting = true
@@ -151,15 +150,15 @@ func (h *heartbeat) ping(stop context.Context, cn *connection) {
 }
 
 // done handles the end of a protocol ping.
-func (h *heartbeat) done(stop context.Context, cn *connection, r pingEnd) {
+func (h *heartbeat) done(cn *connection, r pingEnd) {
 	h.awaiting = false
 	if r.err == nil {
 		cn.c.stats.setRTT(r.rtt)
 		cn.c.unconfirmed.confirm(h.written) // the pong came after all of it
 		return
 	}
-	if !errors.Is(r.err, context.DeadlineExceeded) || stop.Err() != nil || cn.isDead() || h.excused(cn) {
-		return // the socket closed (the reader knows why), shutting down, or not the peer's fault
+	if !errors.Is(r.err, context.DeadlineExceeded) || cn.isDead() || h.excused(cn) {
+		return // the socket closed (the reader knows why), or not the peer's fault
 	}
 	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 }

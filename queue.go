@@ -43,8 +43,8 @@ type sendQueue struct {
 	nextSeq  uint64
 	inFlight bool          // items[head] is being written
 	closed   error         // non-nil once the queue refuses new messages
-	room     chan struct{} // closed and replaced when room frees up...
-	wanted   bool          // ...if a sender waits for it
+	room     chan struct{} // made when a sender waits for room, closed when room frees up
+	wanted   bool          // room is set
 	waiters  []*flushWaiter
 	ttls     int // queued messages with an expiry
 
@@ -59,7 +59,6 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, e
 		maxMsgs:  maxMsgs,
 		maxBytes: maxBytes,
 		overflow: overflow,
-		room:     make(chan struct{}),
 		ready:    make(chan struct{}, 1),
 	}
 }
@@ -117,6 +116,9 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 			if err := q.canWait(); err != nil {
 				q.mu.Unlock()
 				return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+			}
+			if q.room == nil {
+				q.room = make(chan struct{})
 			}
 			room := q.room
 			q.wanted = true
@@ -239,7 +241,7 @@ func (q *sendQueue) left(seq uint64, reason error) {
 func (q *sendQueue) freed() {
 	if q.wanted {
 		close(q.room)
-		q.room = make(chan struct{})
+		q.room = nil
 		q.wanted = false
 	}
 }
@@ -364,7 +366,6 @@ func (q *sendQueue) refuse(err error) {
 	if q.closed == nil {
 		q.closed = err
 	}
-	q.wanted = true
 	q.freed() // wake blocked senders so they see err
 }
 
