@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -127,6 +128,84 @@ func pingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 	}
 	elapsed := time.Since(start)
 	m1, b1 := memCounters()
+	msgs := len(lat)
+	if msgs < 20 {
+		return echoResult{}, fmt.Errorf("%s: only %d round trips", v.name, msgs)
+	}
+	lat = lat[msgs/20:]
+	slices.Sort(lat)
+	return echoResult{
+		msgs:    msgs,
+		elapsed: elapsed,
+		rate:    float64(msgs) / elapsed.Seconds(),
+		allocs:  float64(m1-m0) / float64(msgs),
+		bytes:   float64(b1-b0) / float64(msgs),
+		p50:     lat[len(lat)*50/100],
+		p99:     lat[len(lat)*99/100],
+	}, nil
+}
+
+// callbackPingPong is pingPong with each next message sent from the
+// receive callback, the way a callback API answers (for the raw clients,
+// from their reader goroutine, which then reads again: the same as
+// pingPong). pingPong's waiting goroutine adds a hop to the callback
+// clients (callback → channel → waiter) that this workload does not.
+func callbackPingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (echoResult, error) {
+	var (
+		cp       atomic.Pointer[client]
+		lat      = make([]time.Duration, 0, maxMsgs)
+		t0       time.Time
+		deadline time.Time
+		failed   error
+		done     = make(chan struct{})
+		payload  = make([]byte, size)
+		sendMu   sync.Mutex // the first send may still be returning when its echo arrives (gorilla forbids concurrent writes)
+	)
+	send := func() error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return (*cp.Load()).send(payload)
+	}
+	// onMsg runs on one goroutine at a time (the client's reader or its
+	// callback goroutine); the test goroutine reads lat and failed after done.
+	onMsg := func(n int) {
+		lat = append(lat, time.Since(t0))
+		switch {
+		case n != size:
+			failed = fmt.Errorf("echo of %d bytes, want %d", n, size)
+		case len(lat) < maxMsgs && time.Now().Before(deadline):
+			t0 = time.Now()
+			if failed = send(); failed == nil {
+				return
+			}
+		}
+		close(done)
+	}
+	c, err := v.dial(a, onMsg)
+	if err != nil {
+		return echoResult{}, fmt.Errorf("%s: dial: %w", v.name, err)
+	}
+	defer c.close()
+	cp.Store(&c)
+
+	runtime.GC()
+	m0, b0 := memCounters()
+	start := time.Now()
+	deadline = start.Add(maxDur)
+	t0 = start
+	if err := send(); err != nil {
+		return echoResult{}, fmt.Errorf("%s: send: %w", v.name, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(maxDur + 15*time.Second):
+		return echoResult{}, fmt.Errorf("%s: callback ping-pong %d B: no echo for 15 s", v.name, size)
+	}
+	elapsed := time.Since(start)
+	m1, b1 := memCounters()
+	if failed != nil {
+		return echoResult{}, fmt.Errorf("%s: callback ping-pong %d B: %w", v.name, size, failed)
+	}
 	msgs := len(lat)
 	if msgs < 20 {
 		return echoResult{}, fmt.Errorf("%s: only %d round trips", v.name, msgs)

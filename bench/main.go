@@ -47,6 +47,7 @@ func main() {
 		maxMsgs   = flag.Int("max", 3_000_000, "cap on messages in one pipelined measurement")
 		maxPP     = flag.Int("maxpp", 200_000, "cap on round trips in one ping-pong measurement")
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
+		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
 		phases    = flag.String("phases", "echo,idle,storm", "comma-separated phases to run: echo, idle, storm")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
@@ -101,6 +102,19 @@ func main() {
 			fatalf("bad -storm-down %q", *stormDown)
 		}
 		cfg.stormDown = append(cfg.stormDown, d)
+	}
+	if *clients != "" {
+		keep := map[string]bool{baseline: true}
+		for _, n := range strings.Split(*clients, ",") {
+			keep[strings.TrimSpace(n)] = true
+		}
+		var vs []variant
+		for _, v := range variants {
+			if keep[v.name] {
+				vs = append(vs, v)
+			}
+		}
+		variants = vs
 	}
 	if *echoOnly != "" {
 		var ws []echoWorkload
@@ -197,16 +211,18 @@ func rotate[T any](xs []T, r int) []T {
 }
 
 type echoWorkload struct {
-	name string
-	size int
-	pp   bool // ping-pong; otherwise pipelined
+	name     string
+	size     int
+	pp       bool // ping-pong; otherwise pipelined
+	callback bool // ping-pong answered from the receive callback
 }
 
 var echoWorkloads = []echoWorkload{
-	{"pipelined 64 B", 64, false},
-	{"pipelined 16 KiB", 16 << 10, false},
-	{"ping-pong 64 B", 64, true},
-	{"ping-pong 16 KiB", 16 << 10, true},
+	{"pipelined 64 B", 64, false, false},
+	{"pipelined 16 KiB", 16 << 10, false, false},
+	{"ping-pong 64 B", 64, true, false},
+	{"ping-pong 16 KiB", 16 << 10, true, false},
+	{"callback ping-pong 64 B", 64, true, true},
 }
 
 // runEcho runs the echo workloads: rounds × workloads × variants in a
@@ -239,7 +255,9 @@ func runEcho(cfg config, rep *report) bool {
 					er  echoResult
 					err error
 				)
-				if w.pp {
+				if w.callback {
+					er, err = callbackPingPong(v, a, w.size, cfg.dur, cfg.maxPP)
+				} else if w.pp {
 					er, err = pingPong(v, a, w.size, cfg.dur, cfg.maxPP)
 				} else {
 					er, err = pipelined(v, a, w.size, cfg.dur, cfg.maxMsgs)
