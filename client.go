@@ -92,11 +92,12 @@ type Client struct {
 
 	stop        context.Context // cancelled by Shutdown: ends dials, waits and pings
 	stopCancel  context.CancelFunc
-	supDone     chan struct{}              // closed when the supervisor has returned
-	supGID      atomic.Uint64              // the supervisor goroutine's id (it runs the dial hook and the policy)
-	reconnect   chan struct{}              // Reconnect requests (capacity 1)
-	unconfirmed *unconfirmedLog            // messages written and not yet confirmed
-	current     atomic.Pointer[connection] // the open connection, for Shutdown to cut
+	supDone     chan struct{}                      // closed when the supervisor has returned
+	supGID      atomic.Uint64                      // the supervisor goroutine's id (it runs the dial hook and the policy)
+	reconnect   atomic.Bool                        // Reconnect was called (and queue.ready signalled)
+	dialCancel  atomic.Pointer[context.CancelFunc] // ends the dial in progress, for Shutdown
+	unconfirmed *unconfirmedLog                    // messages written and not yet confirmed
+	current     atomic.Pointer[connection]         // the open connection, for Shutdown to cut
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
@@ -117,10 +118,9 @@ func New(url string, opts ...Option) (*Client, error) {
 	}
 	// Options are applied in place: OnJSON's handler keeps a pointer to them.
 	c := &Client{
-		url:       url,
-		opts:      defaultOptions(),
-		supDone:   make(chan struct{}),
-		reconnect: make(chan struct{}, 1),
+		url:     url,
+		opts:    defaultOptions(),
+		supDone: make(chan struct{}),
 	}
 	o := &c.opts
 	for i, opt := range opts {
@@ -223,6 +223,10 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	c.toState(StateClosing)
 	c.queue.refuse(ErrClosed)
 	c.stopCancel()
+	if cancel := c.dialCancel.Load(); cancel != nil {
+		(*cancel)() // the dial checks stop after publishing it: one of the two ends it
+	}
+	c.queue.signal() // the supervisor of an open connection waits on the queue's signal
 	if !started {
 		c.disp.start()
 		c.finish(nil, nil)
@@ -405,22 +409,23 @@ func (c *Client) sleep(d time.Duration) (waited time.Duration, ok bool) {
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-t.C:
-		return d, true
-	case <-c.reconnect:
-		return time.Since(start), true
-	case <-c.stop.Done():
-		return time.Since(start), false
+	for {
+		select {
+		case <-t.C:
+			return d, true
+		case <-c.queue.ready: // a Send (its message waits for the next connection) or Reconnect
+			if c.reconnect.Swap(false) {
+				return time.Since(start), true
+			}
+		case <-c.stop.Done():
+			return time.Since(start), false
+		}
 	}
 }
 
 // takeReconnect discards a pending Reconnect request.
 func (c *Client) takeReconnect() {
-	select {
-	case <-c.reconnect:
-	default:
-	}
+	c.reconnect.Store(false)
 }
 
 // retry asks the reconnect policy; a panic in it is reported and counts as
@@ -485,11 +490,10 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.toState(StateOpen)
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
 	cn.start()
-	hb := newHeartbeat(&c.opts)
+	hb := startHeartbeat(&c.opts, cn)
 	confirm := newConfirmer(c.unconfirmed, &c.opts)
 	cf := &confirm
-	gate := cn.gate           // until OnOpen has returned
-	var ready <-chan struct{} // then: the queue has messages
+	gate := cn.gate // until OnOpen has returned
 	requested, answered := false, false
 loop:
 	for {
@@ -497,10 +501,26 @@ loop:
 		case <-cn.dead:
 			break loop
 		case <-gate:
-			gate, ready = nil, c.queue.ready
+			gate = nil
 			c.writeQueued(cn, cf)
-		case <-ready:
-			c.writeQueued(cn, cf)
+		case <-c.queue.ready:
+			// Messages to write, or Shutdown, or Reconnect: they signal
+			// the queue too, so that an idle supervisor waits on two
+			// channels only.
+			if c.stop.Err() != nil {
+				answered = c.drainAndClose(cn, cf, gate == nil)
+				break loop
+			}
+			if c.reconnect.Swap(false) {
+				requested = true
+				if !cn.isDead() {
+					answered = cn.closeGracefully()
+				}
+				break loop
+			}
+			if gate == nil {
+				c.writeQueued(cn, cf)
+			}
 		case err := <-cf.done():
 			if cf.finish(err) {
 				c.askConfirm(cn, cf, true)
@@ -517,30 +537,11 @@ loop:
 			cf.armed = false
 			cf.send(cn)
 		case <-hb.tick():
-			hb.ping(cn)
-		case r := <-hb.pinged():
-			_, _, full := c.unconfirmed.pending()
-			hb.done(cn, r)
-			if full {
-				c.queue.signal() // its pong may have made room in the log
-			}
+			hb.ping()
 		case t := <-cn.pongs:
-			_, _, full := c.unconfirmed.pending()
-			hb.pong(cn, t)
-			if full {
-				c.queue.signal()
-			}
+			hb.pong(t)
 		case <-hb.expired():
-			hb.late(cn)
-		case <-c.reconnect:
-			requested = true
-			if !cn.isDead() {
-				answered = cn.closeGracefully()
-			}
-			break loop
-		case <-c.stop.Done():
-			answered = c.drainAndClose(cn, cf, gate == nil)
-			break loop
+			hb.late()
 		}
 	}
 	cn.stop()

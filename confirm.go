@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Delivery confirmation.
@@ -183,11 +185,14 @@ func (cf *confirmer) send(cn *connection) {
 	if cf.results == nil {
 		cf.results = make(chan error, 1)
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
-		defer cancel()
-		cf.results <- cn.ws.Ping(ctx)
-	}()
+	go confirmPing(cn.ws, cf.timeout, cf.results) // not a closure over cf, which so stays on the supervisor's stack
+}
+
+// confirmPing sends one confirmation ping and reports how it ended.
+func confirmPing(ws *websocket.Conn, timeout time.Duration, results chan<- error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	results <- ws.Ping(ctx)
 }
 
 // finish handles the ping's result: a pong confirms what was written before

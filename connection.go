@@ -34,7 +34,7 @@ type connection struct {
 
 	gate chan struct{} // closed once OnOpen has returned: the queue may flow
 
-	watchdog *time.Timer    // fires fail(ErrWriteTimeout) on a stuck write
+	watchdog *time.Timer    // fires fail(ErrWriteTimeout) on a stuck write; made by the first write
 	wdRun    sync.WaitGroup // 1 while the watchdog is armed or running
 
 	reader      sync.WaitGroup // the reader goroutine
@@ -56,11 +56,6 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 	if c.opts.isPong != nil {
 		cn.pongs = make(chan time.Time, 1)
 	}
-	cn.watchdog = time.AfterFunc(time.Hour, func() {
-		defer cn.wdRun.Done()
-		cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, c.opts.writeTimeout))
-	})
-	cn.watchdog.Stop()
 	return cn
 }
 
@@ -219,7 +214,11 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	cn.writes.Add(1) // odd: writing
 	defer cn.writes.Add(1)
 	cn.wdRun.Add(1)
-	cn.watchdog.Reset(limit)
+	if cn.watchdog == nil {
+		cn.watchdog = time.AfterFunc(limit, cn.writeTimedOut)
+	} else {
+		cn.watchdog.Reset(limit)
+	}
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
 	if !cn.watchdog.Stop() {
 		cn.wdRun.Wait() // it has failed the connection
@@ -232,6 +231,12 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	cn.c.stats.messagesSent.Add(1)
 	cn.c.stats.bytesSent.Add(uint64(len(m.Data)))
 	return nil
+}
+
+// writeTimedOut is the watchdog's function.
+func (cn *connection) writeTimedOut() {
+	defer cn.wdRun.Done()
+	cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, cn.c.opts.writeTimeout))
 }
 
 // writeDirect writes for OpenEvent.Send, bounded by ctx and the write
@@ -284,7 +289,6 @@ func (cn *connection) closeGracefully() (answered bool) {
 func (cn *connection) stop() {
 	cn.fail(errConnGone)
 	cn.reader.Wait()
-	cn.watchdog.Stop()
 	if websocket.CloseStatus(cn.readErr) != -1 && websocket.CloseStatus(cn.cause) == -1 {
 		cn.cause = cn.readErr
 	}

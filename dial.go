@@ -72,6 +72,11 @@ type rawConnKey struct{}
 // (it closes it instead), so one such transport can serve every client:
 // the default one is built once per process, a user's is cloned per client.
 func dialHTTPClient(user *http.Client) *http.Client {
+	if user == nil {
+		if shared := sharedClient(); shared != nil {
+			return shared
+		}
+	}
 	hc := &http.Client{}
 	if user != nil {
 		*hc = *user
@@ -105,6 +110,16 @@ var sharedTransport = sync.OnceValue(func() (s struct{ base, tr *http.Transport 
 		s.base, s.tr = base, recordingTransport(base)
 	}
 	return s
+})
+
+// sharedClient is the HTTP client of every client dialing without one of
+// its own (nil if http.DefaultTransport is not an *http.Transport).
+var sharedClient = sync.OnceValue(func() *http.Client {
+	tr := sharedTransport().tr
+	if tr == nil {
+		return nil
+	}
+	return &http.Client{Transport: tr, CheckRedirect: limitRedirects}
 })
 
 // recordingTransport clones base without keep-alives or HTTP/2 and with its
@@ -166,6 +181,10 @@ func dialOptions(o *options) websocket.DialOptions {
 		d = *o.dialOptions
 	}
 	d.HTTPClient = dialHTTPClient(d.HTTPClient)
+	if len(o.header) == 0 {
+		d.HTTPHeader = d.HTTPHeader.Clone() // nil stays nil: coder/websocket handles it
+		return d
+	}
 	h := d.HTTPHeader.Clone()
 	if h == nil {
 		h = http.Header{}
@@ -181,16 +200,19 @@ func dialOptions(o *options) websocket.DialOptions {
 // A non-101 answer is returned as a *HandshakeError.
 //
 // The dial's ctx is not derived from stop, which would keep a map of
-// children for the client's whole life (about 0.25 KiB): the dial hook runs
-// under a context.AfterFunc of stop, and the wait for the dial watches stop.
+// children for the client's whole life (about 0.25 KiB): Shutdown cancels it
+// through c.dialCancel.
 func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.dialTimeout)
 	defer cancel()
+	c.dialCancel.Store(&cancel)
+	defer c.dialCancel.Store(nil)
+	if stop.Err() != nil {
+		cancel() // Shutdown came before the store: it did not see this dial
+	}
 	url, opts := c.url, c.dialOpts // a copy: Dial may not keep it
 	if c.opts.dialHook != nil {
-		unwatch := context.AfterFunc(stop, cancel)
 		u, h, err := c.callDialHook(ctx, attempt)
-		unwatch()
 		if err != nil {
 			if stop.Err() != nil {
 				return nil, nil, ErrClosed
@@ -222,13 +244,7 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 		ws, resp, err := websocket.Dial(ctx, url, &opts)
 		done <- dialed{ws, resp, err}
 	}()
-	var d dialed
-	select {
-	case d = <-done:
-	case <-stop.Done():
-		cancel()
-		d = <-done
-	}
+	d := <-done
 	ws, resp, err := d.ws, d.resp, d.err
 	if err != nil {
 		raw.close()

@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
-// heartbeat is the liveness check of one connection, run by the supervisor
-// goroutine (its state needs no lock). Every interval it sends a ping, a
-// protocol ping or the application's ping message, and the connection is
-// declared dead if no pong comes back within the timeout.
+// heartbeat is the liveness check of one connection. Every interval it
+// sends a ping, a protocol ping or the application's ping message, and the
+// connection is declared dead if no pong comes back within the timeout.
+//
+// Protocol pings run off the supervisor: a timer of the connection's own
+// (time.AfterFunc) fires on a goroutine of its own, which sends the ping,
+// waits for the pong (coder/websocket's Ping blocks until then), applies the
+// verdict and re-arms the timer, so an idle client's supervisor never wakes
+// for its heartbeat. stop ends the timer and joins a ping in progress.
+// Application pings are run by the supervisor goroutine, through tick,
+// pong, expired and late (that state needs no lock).
 //
 // The reader processes pongs (protocol pongs inside coder/websocket,
 // application pongs through isPong) however slow OnMessage is, so a late
@@ -19,92 +27,153 @@ import (
 // a slow handler is never taken for a dead peer.
 type heartbeat struct {
 	interval, timeout time.Duration
-	app               *Message // application ping; nil for protocol pings
-	anyMessage        bool     // any inbound message proves liveness
-	ticker            *time.Ticker
+	anyMessage        bool // any inbound message proves liveness
+	cn                *connection
 
-	// The ping awaiting its pong.
+	// Protocol mode.
+	timer   *time.Timer    // runs beat
+	mu      sync.Mutex     // guards stopped, and orders beats.Add before beats.Wait
+	stopped bool           // stop was called: beat neither runs nor re-arms
+	beats   sync.WaitGroup // a beat in progress
+
+	app *appBeat // application mode; nil for protocol pings
+}
+
+// appBeat is the state of an application heartbeat: the ping message and
+// the ping awaiting its pong.
+type appBeat struct {
+	ping     Message
+	ticker   *time.Ticker
 	awaiting bool
 	sentAt   time.Time
-	stalls   uint64       // cn.stalls when it was sent
-	inbound  uint64       // cn.inbound when it was sent
-	written  uint64       // the unconfirmed log's mark when it was sent
-	deadline *time.Timer  // application mode: fires when the pong is late
-	results  chan pingEnd // protocol mode: the ping goroutine's result
+	at       liveness    // the connection when it was sent
+	written  uint64      // the unconfirmed log's mark when it was sent
+	deadline *time.Timer // fires when the pong is late
 }
 
-// pingEnd is how a protocol ping ended.
-type pingEnd struct {
-	err error
-	rtt time.Duration
+// liveness is what excuses a late pong: counters of the connection taken
+// when the ping was sent.
+type liveness struct {
+	stalls  uint64 // cn.stalls
+	inbound uint64 // cn.inbound
 }
 
-// newHeartbeat returns nil when the heartbeat is off.
-func newHeartbeat(o *options) *heartbeat {
+func livenessOf(cn *connection) liveness {
+	return liveness{stalls: cn.stalls.Load(), inbound: cn.inbound.Load()}
+}
+
+// startHeartbeat starts the heartbeat of cn; it returns nil when the
+// heartbeat is off.
+func startHeartbeat(o *options, cn *connection) *heartbeat {
 	if o.heartbeatInterval <= 0 {
 		return nil
 	}
 	h := &heartbeat{
 		interval:   o.heartbeatInterval,
 		timeout:    o.heartbeatTimeout,
-		app:        o.appPing,
 		anyMessage: o.anyMessageAlive,
-		ticker:     time.NewTicker(o.heartbeatInterval),
+		cn:         cn,
 	}
-	if h.app != nil {
-		h.deadline = time.NewTimer(time.Hour)
-		h.deadline.Stop()
+	if o.appPing != nil {
+		h.app = &appBeat{ping: *o.appPing, ticker: time.NewTicker(o.heartbeatInterval), deadline: time.NewTimer(time.Hour)}
+		h.app.deadline.Stop()
+		return h
 	}
+	h.timer = time.AfterFunc(h.interval, h.beat)
 	return h
 }
 
-// tick returns the channel of ping times; nil (never ready) when off.
+// tick returns the channel of application ping times; nil (never ready)
+// when off or in protocol mode.
 func (h *heartbeat) tick() <-chan time.Time {
-	if h == nil {
+	if h == nil || h.app == nil {
 		return nil
 	}
-	return h.ticker.C
+	return h.app.ticker.C
 }
 
 // expired returns the channel that fires when an application pong is late;
 // nil when none is awaited.
 func (h *heartbeat) expired() <-chan time.Time {
-	if h == nil || !h.awaiting || h.deadline == nil {
+	if h == nil || h.app == nil || !h.app.awaiting {
 		return nil
 	}
-	return h.deadline.C
+	return h.app.deadline.C
 }
 
-// pinged returns the channel of protocol ping results; nil when none is
-// running.
-func (h *heartbeat) pinged() <-chan pingEnd {
-	if h == nil || !h.awaiting || h.app != nil {
-		return nil
-	}
-	return h.results
-}
-
-// stop stops the timers and joins the ping goroutine, if one runs: call it
+// stop stops the timers and joins a protocol ping in progress: call it
 // after the connection is closed, which ends the ping.
 func (h *heartbeat) stop() {
 	if h == nil {
 		return
 	}
-	h.ticker.Stop()
-	if h.deadline != nil {
-		h.deadline.Stop()
+	if h.app != nil {
+		h.app.ticker.Stop()
+		h.app.deadline.Stop()
+		return
 	}
-	if h.results != nil && h.awaiting {
-		<-h.results
-		h.awaiting = false
+	h.mu.Lock()
+	h.stopped = true
+	h.timer.Stop()
+	h.mu.Unlock()
+	h.beats.Wait()
+}
+
+// beat sends one protocol ping and waits for its pong, on the timer's
+// goroutine, then re-arms the timer unless the connection was declared dead
+// or the heartbeat stopped. Beats never overlap: the timer is re-armed only
+// at the end of one.
+func (h *heartbeat) beat() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	h.beats.Add(1)
+	h.mu.Unlock()
+	defer h.beats.Done()
+
+	cn := h.cn
+	at, written := livenessOf(cn), cn.c.unconfirmed.mark()
+	sent := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	err := cn.ws.Ping(ctx)
+	cancel()
+	switch {
+	case err == nil:
+		cn.c.stats.setRTT(time.Since(sent))
+		h.confirm(written)
+	case !errors.Is(err, context.DeadlineExceeded) || cn.isDead():
+		return // the socket closed: the reader knows why
+	case !h.excused(at):
+		cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
+		return
+	}
+	h.mu.Lock()
+	if !h.stopped {
+		h.timer.Reset(h.interval)
+	}
+	h.mu.Unlock()
+}
+
+// confirm confirms what was written before a ping that got its pong, and
+// wakes the writer if that made room in a full log.
+func (h *heartbeat) confirm(written uint64) {
+	log := h.cn.c.unconfirmed
+	_, _, full := log.pending()
+	log.confirm(written)
+	if full {
+		h.cn.c.queue.signal()
 	}
 }
 
-// excused reports whether a ping that got no pong in time is not the
-// peer's fault: the reader was held up by OnMessage, a long write held the
-// frame lock the ping needed, or (with anyMessage) other messages arrived.
-func (h *heartbeat) excused(cn *connection) bool {
-	if now := cn.stalls.Load(); now != h.stalls || now%2 == 1 {
+// excused reports whether a ping sent at at that got no pong in time is not
+// the peer's fault: the reader was held up by OnMessage, a long write held
+// the frame lock the ping needed, or (with anyMessage) other messages
+// arrived.
+func (h *heartbeat) excused(at liveness) bool {
+	cn := h.cn
+	if now := cn.stalls.Load(); now != at.stalls || now%2 == 1 {
 		return true
 	}
 	if cn.writes.Load()%2 == 1 {
@@ -113,72 +182,43 @@ func (h *heartbeat) excused(cn *connection) bool {
 		// and went meanwhile excuse nothing: the ping got its turn.)
 		return true
 	}
-	return h.anyMessage && cn.inbound.Load() != h.inbound
+	return h.anyMessage && cn.inbound.Load() != at.inbound
 }
 
-// ping sends one ping on cn, unless one is still awaited. A protocol ping
-// runs on a short-lived goroutine, owned by the supervisor and joined
-// through results (coder/websocket's Ping blocks until the pong); an
-// application ping is written here. Either way the pong is awaited through
-// the supervisor's select: pinged, pongs, expired.
-func (h *heartbeat) ping(cn *connection) {
-	if h.awaiting {
+// ping writes the application ping, unless one is still awaited. The
+// supervisor runs it at each tick.
+func (h *heartbeat) ping() {
+	a, cn := h.app, h.cn
+	if a.awaiting {
 		return // its own deadline decides
 	}
-	h.stalls, h.inbound = cn.stalls.Load(), cn.inbound.Load()
-	h.written = cn.c.unconfirmed.mark()
-	h.sentAt = time.Now()
-	if h.app == nil {
-		h.awaiting = true
-		if h.results == nil {
-			h.results = make(chan pingEnd, 1) // on first use: a short-lived connection may never ping
-		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-			defer cancel()
-			err := cn.ws.Ping(ctx)
-			h.results <- pingEnd{err: err, rtt: time.Since(h.sentAt)}
-		}()
-		return
-	}
-	if err := cn.writeDirect(context.Background(), h.app.Type, h.app.Data); err != nil {
+	a.at, a.written = livenessOf(cn), cn.c.unconfirmed.mark()
+	a.sentAt = time.Now()
+	if err := cn.writeDirect(context.Background(), a.ping.Type, a.ping.Data); err != nil {
 		cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err)) // a no-op if the socket was closed first
 		return
 	}
-	h.awaiting = true
-	h.deadline.Reset(h.timeout)
-}
-
-// done handles the end of a protocol ping.
-func (h *heartbeat) done(cn *connection, r pingEnd) {
-	h.awaiting = false
-	if r.err == nil {
-		cn.c.stats.setRTT(r.rtt)
-		cn.c.unconfirmed.confirm(h.written) // the pong came after all of it
-		return
-	}
-	if !errors.Is(r.err, context.DeadlineExceeded) || cn.isDead() || h.excused(cn) {
-		return // the socket closed (the reader knows why), or not the peer's fault
-	}
-	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
+	a.awaiting = true
+	a.deadline.Reset(h.timeout)
 }
 
 // pong records an application pong received at t.
-func (h *heartbeat) pong(cn *connection, t time.Time) {
-	if h == nil || !h.awaiting || h.app == nil {
+func (h *heartbeat) pong(t time.Time) {
+	if h == nil || h.app == nil || !h.app.awaiting {
 		return
 	}
-	h.awaiting = false
-	h.deadline.Stop()
-	cn.c.stats.setRTT(t.Sub(h.sentAt))
-	cn.c.unconfirmed.confirm(h.written) // the server answered after reading all of it
+	a := h.app
+	a.awaiting = false
+	a.deadline.Stop()
+	h.cn.c.stats.setRTT(t.Sub(a.sentAt))
+	h.confirm(a.written) // the server answered after reading all of it
 }
 
 // late handles an application pong that did not come in time.
-func (h *heartbeat) late(cn *connection) {
-	h.awaiting = false
-	if h.excused(cn) {
+func (h *heartbeat) late() {
+	h.app.awaiting = false
+	if h.excused(h.app.at) {
 		return // try again at the next tick
 	}
-	cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
+	h.cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 }

@@ -227,9 +227,7 @@ func (c *Client) Reconnect() error {
 	if c.closing || c.stopped {
 		return ErrClosed
 	}
-	select {
-	case c.reconnect <- struct{}{}:
-	default: // one request pending is enough
-	}
+	c.reconnect.Store(true) // one request pending is enough
+	c.queue.signal()
 	return nil
 }

@@ -63,7 +63,9 @@ type counters struct {
 	openedAt                                   atomic.Int64 // UnixNano; 0 when not open
 }
 
-// setRTT records a heartbeat round trip. Only the supervisor calls it.
+// setRTT records a heartbeat round trip. Only the heartbeat calls it, one
+// ping at a time (on the supervisor in application mode, on the ping timer
+// in protocol mode).
 func (s *counters) setRTT(d time.Duration) {
 	s.lastRTT.Store(int64(d))
 	srtt := s.smoothedRTT.Load()
