@@ -39,8 +39,27 @@ func checkURL(raw string) error {
 // stuck on a dead peer can be cut short: coder/websocket's CloseNow waits for
 // a Close in flight.
 type rawConn struct {
-	mu sync.Mutex // guards c
-	c  net.Conn
+	mu  sync.Mutex      // guards the fields below
+	ctx context.Context // the client's dial, while it runs: its end ends the TCP dial too
+	c   net.Conn
+}
+
+// errDialOver fails a TCP dial that net/http starts after the client's dial
+// has ended: nobody would use its connection.
+var errDialOver = errors.New("resilientws: the dial is over")
+
+// dialing returns the client's dial ctx, or false once that dial is over.
+func (r *rawConn) dialing() (context.Context, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ctx, r.ctx != nil
+}
+
+// dialed marks the client's dial over (and lets its ctx go).
+func (r *rawConn) dialed() {
+	r.mu.Lock()
+	r.ctx = nil
+	r.mu.Unlock()
 }
 
 func (r *rawConn) set(c net.Conn) {
@@ -161,14 +180,27 @@ func limitRedirects(req *http.Request, via []*http.Request) error {
 }
 
 // recordRaw wraps a dial function to store each new connection in the
-// rawConn its ctx carries.
+// rawConn its ctx carries, and to end the dial with the client's dial.
+// net/http detaches a TCP dial from its request, so that another request
+// may use the connection; without keep-alives none can, and a dial to a
+// host that does not answer would otherwise outlive Close (by up to the
+// dialer's 30 s).
 func recordRaw(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err == nil {
-			if r, ok := ctx.Value(rawConnKey{}).(*rawConn); ok {
-				r.set(c)
+		r, _ := ctx.Value(rawConnKey{}).(*rawConn)
+		if r != nil {
+			owner, ok := r.dialing()
+			if !ok {
+				return nil, errDialOver
 			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(owner, cancel)()
+		}
+		c, err := dial(ctx, network, addr)
+		if err == nil && r != nil {
+			r.set(c)
 		}
 		return c, err
 	}
@@ -229,7 +261,7 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 			opts.HTTPHeader = h.Clone()
 		}
 	}
-	raw := &rawConn{}
+	raw := &rawConn{ctx: ctx}
 	ctx = context.WithValue(ctx, rawConnKey{}, raw)
 	// The dial runs on a short-lived goroutine: net/http's deep call stack
 	// would otherwise stay with the long-lived supervisor (measured: about
@@ -245,6 +277,7 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 		done <- dialed{ws, resp, err}
 	}()
 	d := <-done
+	raw.dialed()
 	ws, resp, err := d.ws, d.resp, d.err
 	if err != nil {
 		raw.close()
