@@ -71,15 +71,19 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // callbacks, where the methods that would wait for the client's own work
 // (Flush, a Send that would wait for room) fail fast with ErrInCallback and
 // Close returns without waiting for the event goroutine. One supervisor
-// goroutine owns the connection: it dials, writes the send queue, runs the
-// heartbeat and waits between connections; per connection it starts one
-// reader (the only goroutine that reads the socket) and joins it before it
-// dials again. Pings run on short-lived goroutines that the supervisor also
-// joins. Callbacks run on one event goroutine (started when there are events,
-// gone after a short idle time), one at a time, in order, never while a
-// library lock is held, so they need no locks of their own; a
-// callback that blocks holds up the callbacks after it (and, past a bounded
-// backlog, the reading of messages, which is never taken for a dead peer).
+// goroutine owns the connection: it dials (through a short-lived goroutine
+// it joins), writes the send queue, answers Reconnect and Shutdown and waits
+// between connections; per connection it starts one reader (the only
+// goroutine that reads the socket) and the heartbeat, and joins both before
+// it dials again. Protocol pings run on the heartbeat's timer goroutine, a
+// stuck write is cut by a watchdog timer, and confirmation pings run on
+// short-lived goroutines the supervisor joins, so an idle client has two
+// goroutines: the supervisor and the reader. Callbacks run on one event
+// goroutine (started when there are events, gone after a short idle time),
+// one at a time, in order, never while a library lock is held, so they need
+// no locks of their own; a callback that blocks holds up the callbacks after
+// it (and, past a bounded backlog, the reading of messages, which is never
+// taken for a dead peer).
 type Client struct {
 	url      string
 	opts     options
@@ -90,7 +94,7 @@ type Client struct {
 	stats    counters
 	state    atomic.Int32
 
-	stop        context.Context // cancelled by Shutdown: ends dials, waits and pings
+	stop        context.Context // cancelled by Shutdown (which also cancels the dial through dialCancel and signals the queue)
 	stopCancel  context.CancelFunc
 	supDone     chan struct{}                      // closed when the supervisor has returned
 	supGID      atomic.Uint64                      // the supervisor goroutine's id (it runs the dial hook and the policy)

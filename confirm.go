@@ -67,10 +67,12 @@ func (l *unconfirmedLog) mark() uint64 {
 	return l.last
 }
 
-// confirm forgets every message up to seq.
-func (l *unconfirmedLog) confirm(seq uint64) {
+// confirm forgets every message up to seq. It reports whether the log was
+// full before: writing, paused, may go on.
+func (l *unconfirmedLog) confirm(seq uint64) (wasFull bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	wasFull = len(l.items)-l.head >= l.maxMsgs || l.bytes >= l.maxBytes
 	for l.head < len(l.items) && l.items[l.head].seq <= seq {
 		l.bytes -= len(l.items[l.head].msg.Data)
 		putBuf(l.items[l.head].buf) // delivered: nobody holds it any more
@@ -84,6 +86,7 @@ func (l *unconfirmedLog) confirm(seq uint64) {
 		clear(l.items[n:])
 		l.items, l.head = l.items[:n], 0
 	}
+	return wasFull
 }
 
 // take removes and returns every unconfirmed message, oldest first.

@@ -13,9 +13,10 @@ import (
 )
 
 // connection is one open WebSocket. Its reader goroutine is the only
-// caller of Reader; the supervisor goroutine writes the send queue on it and
-// runs its heartbeat. The supervisor starts the reader and joins it (stop)
-// before it dials again.
+// caller of Reader; the supervisor goroutine writes the send queue on it
+// (each write under the watchdog, a timer that fails the connection when a
+// write takes too long). The supervisor starts the reader and the heartbeat
+// and joins both (stop, heartbeat.stop) before it dials again.
 type connection struct {
 	c   *Client
 	ws  *websocket.Conn

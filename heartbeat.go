@@ -79,7 +79,9 @@ func startHeartbeat(o *options, cn *connection) *heartbeat {
 		h.app.deadline.Stop()
 		return h
 	}
+	h.mu.Lock() // a beat reads h.timer under h.mu: it may fire before the assignment
 	h.timer = time.AfterFunc(h.interval, h.beat)
+	h.mu.Unlock()
 	return h
 }
 
@@ -120,9 +122,10 @@ func (h *heartbeat) stop() {
 }
 
 // beat sends one protocol ping and waits for its pong, on the timer's
-// goroutine, then re-arms the timer unless the connection was declared dead
-// or the heartbeat stopped. Beats never overlap: the timer is re-armed only
-// at the end of one.
+// goroutine, then re-arms the timer if the pong came or the delay is
+// excused, and the heartbeat was not stopped; after any other failure the
+// connection is dead or closing, and the next one has its own heartbeat.
+// Beats never overlap: the timer is re-armed only at the end of one.
 func (h *heartbeat) beat() {
 	h.mu.Lock()
 	if h.stopped {
@@ -159,10 +162,7 @@ func (h *heartbeat) beat() {
 // confirm confirms what was written before a ping that got its pong, and
 // wakes the writer if that made room in a full log.
 func (h *heartbeat) confirm(written uint64) {
-	log := h.cn.c.unconfirmed
-	_, _, full := log.pending()
-	log.confirm(written)
-	if full {
+	if h.cn.c.unconfirmed.confirm(written) {
 		h.cn.c.queue.signal()
 	}
 }

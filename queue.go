@@ -48,7 +48,7 @@ type sendQueue struct {
 	waiters  []*flushWaiter
 	ttls     int // queued messages with an expiry
 
-	ready   chan struct{}        // capacity 1: there is something to write
+	ready   chan struct{}        // capacity 1: wakes the supervisor (something to write, Reconnect or Shutdown)
 	drop    func(Message, error) // reports a message that left unwritten; called with q.mu held, must not block
 	canWait func() error         // nil if Send may wait for room on this goroutine
 }
@@ -246,6 +246,8 @@ func (q *sendQueue) freed() {
 	}
 }
 
+// signal wakes the supervisor; signals coalesce, and the supervisor checks
+// for Shutdown and Reconnect before it writes.
 func (q *sendQueue) signal() {
 	select {
 	case q.ready <- struct{}{}:
