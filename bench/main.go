@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func main() {
 		maxMsgs   = flag.Int("max", 3_000_000, "cap on messages in one pipelined measurement")
 		maxPP     = flag.Int("maxpp", 200_000, "cap on round trips in one ping-pong measurement")
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
+		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) to this file")
 		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
 		phases    = flag.String("phases", "echo,idle,storm", "comma-separated phases to run: echo, idle, storm")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
@@ -63,6 +65,16 @@ func main() {
 		serveAddr = flag.String("serve-addr", "127.0.0.1:0", "internal: the server child's address")
 	)
 	flag.Parse()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fatalf("cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatalf("cpuprofile: %v", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	if *idleHB <= 0 {
 		fatalf("bad -idle-heartbeat %s", *idleHB)
 	}
