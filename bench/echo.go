@@ -128,21 +128,7 @@ func pingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 	}
 	elapsed := time.Since(start)
 	m1, b1 := memCounters()
-	msgs := len(lat)
-	if msgs < 20 {
-		return echoResult{}, fmt.Errorf("%s: only %d round trips", v.name, msgs)
-	}
-	lat = lat[msgs/20:]
-	slices.Sort(lat)
-	return echoResult{
-		msgs:    msgs,
-		elapsed: elapsed,
-		rate:    float64(msgs) / elapsed.Seconds(),
-		allocs:  float64(m1-m0) / float64(msgs),
-		bytes:   float64(b1-b0) / float64(msgs),
-		p50:     lat[len(lat)*50/100],
-		p99:     lat[len(lat)*99/100],
-	}, nil
+	return latencies(v, lat, elapsed, m1-m0, b1-b0)
 }
 
 // callbackPingPong is pingPong with each next message sent from the
@@ -206,6 +192,12 @@ func callbackPingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsg
 	if failed != nil {
 		return echoResult{}, fmt.Errorf("%s: callback ping-pong %d B: %w", v.name, size, failed)
 	}
+	return latencies(v, lat, elapsed, m1-m0, b1-b0)
+}
+
+// latencies summarises the round trips of a ping-pong: the first 5 % are
+// dropped as warm-up, then p50 and p99; allocations are per round trip.
+func latencies(v variant, lat []time.Duration, elapsed time.Duration, mallocs, bytes uint64) (echoResult, error) {
 	msgs := len(lat)
 	if msgs < 20 {
 		return echoResult{}, fmt.Errorf("%s: only %d round trips", v.name, msgs)
@@ -216,8 +208,8 @@ func callbackPingPong(v variant, a addrs, size int, maxDur time.Duration, maxMsg
 		msgs:    msgs,
 		elapsed: elapsed,
 		rate:    float64(msgs) / elapsed.Seconds(),
-		allocs:  float64(m1-m0) / float64(msgs),
-		bytes:   float64(b1-b0) / float64(msgs),
+		allocs:  float64(mallocs) / float64(msgs),
+		bytes:   float64(bytes) / float64(msgs),
 		p50:     lat[len(lat)*50/100],
 		p99:     lat[len(lat)*99/100],
 	}, nil
