@@ -376,6 +376,13 @@ func WithHeader(h http.Header) Option {
 
 // WithDialOptions sets the coder/websocket dial options (subprotocols, HTTP
 // client, compression...). They are copied, never modified. Defaults to none.
+//
+// The HTTP client's transport, if it is an *http.Transport, is used through
+// a copy without keep-alives (made when New is called) that records each
+// TCP connection, so that Close can always cut a hanging close handshake.
+// Clients without an HTTP client of their own share one such copy of
+// http.DefaultTransport, made when the first of them is created: set the
+// default transport's fields before that, or pass an HTTP client.
 func WithDialOptions(d *websocket.DialOptions) Option {
 	return optionFunc(func(o *options) error {
 		if d == nil {
