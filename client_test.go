@@ -245,14 +245,22 @@ func TestSlowHandlerIsNotADeadPeer(t *testing.T) {
 		}
 		c.Read(ctx) // hold the connection open; answers pings meanwhile
 	})
+	slowHandlerSurvives(t, srv.URL(), burst, WithHeartbeat(10*time.Millisecond, 20*time.Millisecond))
+}
+
+// slowHandlerSurvives receives burst messages from url through an OnMessage
+// that takes a millisecond each (far past the backlog, so the reader stalls
+// for many heartbeat timeouts) and checks that the heartbeat never took that
+// for a dead peer: no error, one connection.
+func slowHandlerSurvives(t *testing.T, url string, burst int, heartbeat Option) {
+	t.Helper()
 	var errs []error
 	done := make(chan struct{})
 	got := 0
-	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(10*time.Millisecond, 20*time.Millisecond),
+	c, err := New(url, fastBackoff(), heartbeat,
 		OnMessage(func(Message) {
 			time.Sleep(time.Millisecond) // the slow handler under test, not synchronisation
-			got++
-			if got == burst {
+			if got++; got == burst {
 				close(done)
 			}
 		}),

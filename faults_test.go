@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -81,46 +80,12 @@ func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 	}
 }
 
-// silentListener accepts TCP connections and never answers.
-func silentListener(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "ws://" + ln.Addr().String() + "/"
-}
-
 func TestDialTimeoutOnASilentServer(t *testing.T) {
-	url := silentListener(t)
+	srv := resilientwstest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.Hang() // accepts TCP, reads the upgrade request, never answers
 	r := newRecorder(t)
-	c := r.newClient(url, fastBackoff(), WithDialTimeout(50*time.Millisecond))
+	c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -99,32 +99,7 @@ func TestAppHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
 			}
 		}
 	})
-	var errs []error
-	got := 0
-	done := make(chan struct{})
-	c, err := New(srv.URL(), fastBackoff(), WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong),
-		OnMessage(func(Message) {
-			time.Sleep(time.Millisecond) // the slow handler under test
-			if got++; got == burst {
-				close(done)
-			}
-		}),
-		OnError(func(err error) { errs = append(errs, err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("burst not delivered")
-	}
-	c.Close()
-	if len(errs) != 0 || c.Stats().Connects != 1 {
-		t.Fatalf("slow handler taken for a dead peer: %v", errs)
-	}
+	slowHandlerSurvives(t, srv.URL(), burst, WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
 }
 
 func TestAnyMessageAsPong(t *testing.T) {

@@ -79,8 +79,10 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-func TestInvalidFramesAreAProtocolError(t *testing.T) {
-	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
+// rawFrameServer completes the opening handshake by hand, sends frame as
+// is, and holds the connection until the client drops it.
+func rawFrameServer(t *testing.T, frame []byte) string {
+	return hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
 		key := r.Header.Get("Sec-WebSocket-Key")
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -89,10 +91,14 @@ func TestInvalidFramesAreAProtocolError(t *testing.T) {
 		track(conn)
 		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
 		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		brw.Write([]byte{0xF1, 0x00}) // a text frame with every reserved bit set: invalid
+		brw.Write(frame)
 		brw.Flush()
-		bufio.NewReader(conn).ReadByte() // hold until the client drops it
+		bufio.NewReader(conn).ReadByte()
 	})
+}
+
+func TestInvalidFramesAreAProtocolError(t *testing.T) {
+	url := rawFrameServer(t, []byte{0xF1, 0x00}) // a text frame with every reserved bit set: invalid
 	r := newRecorder(t)
 	c := r.newClient(url, fastBackoff(), WithHeartbeat(0, 0))
 	c.Start()
@@ -107,19 +113,7 @@ func TestInvalidFramesAreAProtocolError(t *testing.T) {
 }
 
 func TestInvalidCloseCodeFromTheServer(t *testing.T) {
-	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		track(conn)
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		brw.Write([]byte{0x88, 0x02, 0x03, 0xEE}) // close frame with code 1006, which may not be sent
-		brw.Flush()
-		bufio.NewReader(conn).ReadByte()
-	})
+	url := rawFrameServer(t, []byte{0x88, 0x02, 0x03, 0xEE}) // close frame with code 1006, which may not be sent
 	r := newRecorder(t)
 	c := r.newClient(url, fastBackoff(), WithHeartbeat(0, 0))
 	c.Start()
