@@ -237,7 +237,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 		close(c.supDone)
 	}
 	if onSupervisor {
-		return nil // the dial hook or the policy called it: the supervisor stops when it returns
+		return nil // the dial hook, the policy or the backoff called it: the supervisor stops when it returns
 	}
 	c.awaitSupervisor(ctx)
 	if !inCallback {

@@ -60,16 +60,18 @@ var (
 	// Reconnect, and the ReconnectEvent.Err of the dial that follows.
 	ErrReconnectRequested = errors.New("resilientws: reconnect requested")
 
-	// ErrInCallback is returned by Flush when it is called from inside a
-	// callback, where waiting would deadlock the event goroutine.
+	// ErrInCallback is returned by Flush, and matched (with ErrQueueFull) by
+	// a Send that would wait for room, when called from a callback, the dial
+	// hook, the reconnect policy or the backoff, where waiting would
+	// deadlock.
 	ErrInCallback = errors.New("resilientws: called from inside a callback")
 )
 
 // HandshakeError reports a non-101 answer to the WebSocket upgrade request.
 //
 // By default a 4xx status other than 408 and 429 stops the client (a wrong
-// URL or a bad token will not fix itself); 408, 429 and 5xx are retried, no
-// sooner than RetryAfter.
+// URL or a bad token will not fix itself); 408, 429, 5xx and any other
+// non-101 status are retried, no sooner than RetryAfter.
 type HandshakeError struct {
 	// StatusCode is the HTTP status the server answered with.
 	StatusCode int

@@ -18,7 +18,8 @@ type Message struct {
 	// Type is Text or Binary.
 	Type MessageType
 	// Data is the payload. A received Message's Data belongs to the callback
-	// that gets it.
+	// that gets it, unless WithPooledMessages is set: then it is valid only
+	// until OnMessage returns.
 	Data []byte
 }
 
@@ -53,8 +54,9 @@ type CloseEvent struct {
 	// OpenEvent.
 	Connection int
 	// Code is the status from the peer's close frame, 1000 after the user's
-	// own Close, 1009 after a local read-limit overflow, and 1006
-	// (StatusAbnormalClosure) when no close frame came.
+	// own Close or when Reconnect replaced the connection (Err is then
+	// ErrReconnectRequested), 1009 after a local read-limit overflow, and
+	// 1006 (StatusAbnormalClosure) when no close frame came.
 	Code websocket.StatusCode
 	// Reason is the reason from the close frame, if any.
 	Reason string

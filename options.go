@@ -170,7 +170,8 @@ func OnOpen(f func(OpenEvent)) Option {
 }
 
 // OnMessage sets the function called for each message received, in order, on
-// the event goroutine. It owns Message.Data. A slow OnMessage applies
+// the event goroutine. It owns Message.Data (unless WithPooledMessages). A
+// slow OnMessage applies
 // backpressure to the reader but is never taken for a dead peer.
 func OnMessage(f func(Message)) Option {
 	if f == nil {
@@ -380,9 +381,10 @@ func WithHeader(h http.Header) Option {
 // The HTTP client's transport, if it is an *http.Transport, is used through
 // a copy without keep-alives (made when New is called) that records each
 // TCP connection, so that Close can always cut a hanging close handshake.
-// Clients without an HTTP client of their own share one such copy of
-// http.DefaultTransport, made when the first of them is created: set the
-// default transport's fields before that, or pass an HTTP client.
+// Clients without an HTTP client, or whose HTTP client's Transport is nil
+// or http.DefaultTransport, share one such copy of http.DefaultTransport,
+// made by the first New in the process: set the default transport's fields
+// before that, or pass a transport of your own.
 func WithDialOptions(d *websocket.DialOptions) Option {
 	return optionFunc(func(o *options) error {
 		if d == nil {

@@ -29,8 +29,8 @@ func DefaultBackoff() backoff.BackOff {
 // DefaultReconnectPolicy is the default answer to "try again after this?":
 //
 //   - a handshake answered with a 4xx status other than 408 and 429 stops the
-//     client (a wrong URL or a bad token will not fix itself); 408, 429 and 5xx
-//     are retried;
+//     client (a wrong URL or a bad token will not fix itself); 408, 429, 5xx
+//     and any other non-101 status are retried;
 //   - close codes 1002, 1003, 1007, 1008, 1009 and 1010 from the server stop
 //     the client; every other code (1000, 1001, 1005, 1011, 1012, 1013,
 //     4000-4999...) is retried;

@@ -9,8 +9,8 @@
 // Lines typed while the link is down are queued with a time to live
 // (WithTTL, -ttl, 30 s by default): if the link comes back in time they go
 // out in order, otherwise they are dropped and reported as not delivered
-// instead of showing up late. The drop is reported when the link comes back,
-// since that is when the queue is next written.
+// instead of showing up late. The drop is reported the next time the queue is
+// looked at: another line typed, /stats, or the link coming back.
 //
 // Commands, not sent as chat:
 //
