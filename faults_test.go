@@ -116,9 +116,10 @@ func TestCloseFromInsideCallbacks(t *testing.T) {
 				closeErr = r.client.Close()
 				close(returned)
 			}
-			opt := OnOpen(func(OpenEvent) { closeNow() })
+			// These replace the recorder's own callback: record, then close.
+			opt := OnOpen(func(e OpenEvent) { r.add(rec{kind: "open", open: e}); closeNow() })
 			if where == "OnMessage" {
-				opt = OnMessage(func(Message) { closeNow() })
+				opt = OnMessage(func(m Message) { r.add(rec{kind: "message", msg: m}); closeNow() })
 			}
 			c := r.newClient(srv.URL(), fastBackoff(), opt)
 			c.SendText(context.Background(), "hi")

@@ -88,6 +88,11 @@ func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
 	// Close wakes a blocked sender with ErrClosed.
 	blocked := make(chan error, 1)
 	go func() { blocked <- c.SendText(context.Background(), "c") }()
+	waitUntil(t, "the sender to wait for room", wait, func() bool {
+		c.queue.mu.Lock()
+		defer c.queue.mu.Unlock()
+		return c.queue.wanted
+	})
 	c.Close()
 	if err := <-blocked; !errors.Is(err, ErrClosed) {
 		t.Fatalf("blocked Send after Close = %v", err)

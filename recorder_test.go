@@ -83,8 +83,52 @@ func (r *recorder) newClient(url string, opts ...Option) *Client {
 		r.t.Fatalf("New: %v", err)
 	}
 	r.client = c
-	r.t.Cleanup(func() { _ = c.Close() })
+	r.t.Cleanup(func() {
+		_ = c.Close()
+		r.checkOrder()
+	})
 	return c
+}
+
+// checkOrder checks the event order every client promises, once it has
+// stopped: connections numbered 1, 2, ... in order; each OnOpen followed by
+// its OnMessages and exactly one OnClose of the same number (none for a
+// connection that never opened, and no message outside a connection);
+// OnReconnecting never while a connection is open.
+func (r *recorder) checkOrder() {
+	r.t.Helper()
+	open := 0 // the open connection's number, 0 if none
+	last := 0 // the last number that opened
+	for i, e := range r.all() {
+		bad := ""
+		switch e.kind {
+		case "open":
+			if open != 0 || e.open.Connection != last+1 {
+				bad = fmt.Sprintf("open %d while %d is open, after %d", e.open.Connection, open, last)
+			}
+			open, last = e.open.Connection, e.open.Connection
+		case "message":
+			if open == 0 {
+				bad = "a message outside a connection"
+			}
+		case "close":
+			if e.close.Connection != open || open == 0 {
+				bad = fmt.Sprintf("close of %d while %d is open", e.close.Connection, open)
+			}
+			open = 0
+		case "reconnecting":
+			if open != 0 {
+				bad = fmt.Sprintf("reconnecting while %d is open", open)
+			}
+		}
+		if bad != "" {
+			r.t.Errorf("event %d out of order: %s\nevents: %s", i, bad, r.summary())
+			return
+		}
+	}
+	if open != 0 {
+		r.t.Errorf("connection %d never got its OnClose\nevents: %s", open, r.summary())
+	}
 }
 
 func (r *recorder) all() []rec {
