@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,5 +477,65 @@ func TestPanickingCallbackIsReported(t *testing.T) {
 	}
 	if c.State() != StateOpen || c.Stats().Connects != 1 {
 		t.Fatalf("client did not go on: state %s", c.State())
+	}
+}
+
+// TestABlockedHandlerDoesNotHoldUpTheReconnect blocks OnMessage with more
+// messages pending than the backlog holds, then drops the connection: the
+// client must notice, replace the connection while the handler is still
+// blocked, and still deliver every message read from the first one.
+func TestABlockedHandlerDoesNotHoldUpTheReconnect(t *testing.T) {
+	srv := newTestServer(t)
+	const burst = maxPendingMessages + 10
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n == 1 {
+			for i := range burst {
+				if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
+					return
+				}
+			}
+		}
+		c.Read(ctx) // hold the connection open until it is dropped
+	})
+	release := make(chan struct{})
+	got := make(chan int, burst+1)
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(10*time.Millisecond, 50*time.Millisecond),
+		OnMessage(func(m Message) {
+			<-release
+			n, _ := strconv.Atoi(string(m.Data))
+			got <- n
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var once sync.Once
+	releaseHandler := func() { once.Do(func() { close(release) }) }
+	defer releaseHandler() // before Close, which waits for the handler
+	waitUntil(t, "the reader to stall on the full backlog", wait, func() bool {
+		cn := c.current.Load()
+		return cn != nil && cn.stalls.Load()%2 == 1
+	})
+	srv.DropAll()
+	waitUntil(t, "a second connection while OnMessage is blocked", wait, func() bool { return c.Stats().Connects == 2 })
+	releaseHandler()
+	// Every message read from the first connection is delivered, in order
+	// (those still unread in its socket when it died are gone with it).
+	read := int(c.Stats().MessagesReceived)
+	if read <= maxPendingMessages {
+		t.Fatalf("only %d messages read before the drop", read)
+	}
+	for want := range read {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("message %d delivered as %d", want, n)
+			}
+		case <-time.After(wait):
+			t.Fatalf("only %d of the %d messages read were delivered", want, read)
+		}
 	}
 }

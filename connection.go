@@ -121,11 +121,13 @@ func (cn *connection) readLoop() {
 			putBuf(buf)
 			continue
 		}
-		// Wait for room even if the connection dies meanwhile, so what was
-		// read is delivered; only the user's Close gives up on it, and then
-		// the reader goes on reading (pongs, the close handshake) until the
-		// socket is closed.
-		if !c.disp.postMessage(Message{Type: typ, Data: data}, buf, c.stop.Done(), &cn.stalls) {
+		// Wait for room; if the connection dies meanwhile, queue it anyway
+		// (what was read is delivered) and go back to the dead socket, so
+		// the supervisor can join the reader and reconnect however long
+		// OnMessage blocks. Only the user's Close gives up on the message,
+		// and then the reader goes on reading (pongs, the close handshake)
+		// until the socket is closed.
+		if !c.disp.postMessage(Message{Type: typ, Data: data}, buf, c.stop.Done(), cn.dead, &cn.stalls) {
 			putBuf(buf)
 		}
 	}

@@ -190,10 +190,15 @@ func (d *dispatcher) post(ev event) {
 // postMessage queues a received message, waiting while too many are pending.
 // It increments stalls when it starts and when it stops waiting (so an odd
 // value means "stalled now"), and returns false if cancel closed first.
-func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan struct{}, stalls *atomic.Uint64) bool {
-	for {
+//
+// If dead closes first (the connection is gone: the reader must return so
+// that the supervisor can replace it), the message is queued past the
+// limits: at most one such message per connection, and it is still
+// delivered, before the connection's OnClose.
+func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-chan struct{}, stalls *atomic.Uint64) bool {
+	for over := false; ; {
 		d.mu.Lock()
-		if d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
+		if over || d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
 			d.queue = append(d.queue, event{kind: evMessage, msg: m, buf: buf})
 			d.msgs++
 			d.msgBytes += len(m.Data)
@@ -214,6 +219,9 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel <-chan str
 		case <-cancel:
 			stalls.Add(1)
 			return false
+		case <-dead:
+			stalls.Add(1)
+			over = true
 		}
 	}
 }

@@ -146,8 +146,14 @@ func (h *heartbeat) beat() {
 	case err == nil:
 		cn.c.stats.setRTT(time.Since(sent))
 		h.confirm(written)
-	case !errors.Is(err, context.DeadlineExceeded) || cn.isDead():
-		return // the socket closed: the reader knows why
+	case cn.isDead():
+		return
+	case !errors.Is(err, context.DeadlineExceeded):
+		// The socket failed. The reader would notice too, but it may be
+		// held up by OnMessage: do not wait for it (a close frame it read
+		// still wins, in connection.stop).
+		cn.fail(fmt.Errorf("resilientws: heartbeat ping: %w", err))
+		return
 	case !h.excused(at):
 		cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 		return
