@@ -492,7 +492,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.current.Store(cn)
 	defer c.current.Store(nil)
 	c.toState(StateOpen)
-	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}, gate: cn.gate})
+	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}})
 	cn.start()
 	hb := startHeartbeat(&c.opts, cn)
 	confirm := newConfirmer(c.unconfirmed, &c.opts)

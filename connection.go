@@ -37,6 +37,7 @@ type connection struct {
 
 	watchdog *time.Timer    // fires fail(ErrWriteTimeout) on a stuck write; made by the first write
 	wdRun    sync.WaitGroup // 1 while the watchdog is armed or running
+	wdLimit  time.Duration  // the limit it was armed with (the write timeout, or less while draining)
 
 	reader      sync.WaitGroup // the reader goroutine
 	openedAt    time.Time
@@ -217,6 +218,7 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	cn.writes.Add(1) // odd: writing
 	defer cn.writes.Add(1)
 	cn.wdRun.Add(1)
+	cn.wdLimit = limit
 	if cn.watchdog == nil {
 		cn.watchdog = time.AfterFunc(limit, cn.writeTimedOut)
 	} else {
@@ -239,7 +241,7 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 // writeTimedOut is the watchdog's function.
 func (cn *connection) writeTimedOut() {
 	defer cn.wdRun.Done()
-	cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, cn.c.opts.writeTimeout))
+	cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, cn.wdLimit))
 }
 
 // writeDirect writes for OpenEvent.Send, bounded by ctx and the write

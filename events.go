@@ -96,7 +96,6 @@ type event struct {
 	open  OpenEvent
 	close CloseEvent
 	rec   ReconnectEvent
-	gate  chan struct{} // evOpen: closed once OnOpen has returned
 	buf   *bytes.Buffer // evMessage with WithPooledMessages: back to the pool after OnMessage
 }
 
@@ -126,7 +125,7 @@ const dispatcherLinger = 20 * time.Millisecond
 type dispatcher struct {
 	opts *options
 
-	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, wanted, enabled, running
+	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, enabled, running
 	enabled  bool       // start was called: events may run
 	running  bool       // an event goroutine is running
 	queue    []event
@@ -134,8 +133,7 @@ type dispatcher struct {
 	msgs     int
 	msgBytes int
 	stopping bool
-	space    chan struct{} // made when the reader waits for message room, closed when room frees up
-	wanted   bool          // space is set
+	space    chan struct{} // made when the reader waits for message room, closed (and cleared) when room frees up
 
 	wake  chan struct{}   // capacity 1: something was queued or stop was called; set while an event goroutine runs
 	after <-chan struct{} // the supervisor's end, awaited before done closes
@@ -210,7 +208,6 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-ch
 			d.space = make(chan struct{})
 		}
 		space := d.space
-		d.wanted = true
 		d.mu.Unlock()
 		stalls.Add(1) // odd: stalled
 		select {
@@ -287,10 +284,9 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 		if ev.kind == evMessage {
 			d.msgs--
 			d.msgBytes -= len(ev.msg.Data)
-			if d.wanted {
+			if d.space != nil {
 				close(d.space)
 				d.space = nil
-				d.wanted = false
 			}
 		}
 		d.mu.Unlock()
@@ -305,7 +301,7 @@ func (d *dispatcher) deliver(ev event) {
 		if o.onOpen != nil {
 			d.guard("OnOpen", func() { o.onOpen(ev.open) })
 		}
-		close(ev.gate)
+		close(ev.open.conn.gate) // the queue may flow
 	case evMessage:
 		if o.onMessage != nil {
 			d.guard("OnMessage", func() { o.onMessage(ev.msg) })

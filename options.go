@@ -384,7 +384,10 @@ func WithHeader(h http.Header) Option {
 // Clients without an HTTP client, or whose HTTP client's Transport is nil
 // or http.DefaultTransport, share one such copy of http.DefaultTransport,
 // made by the first New in the process: set the default transport's fields
-// before that, or pass a transport of your own.
+// before that, or pass a transport of your own. A transport that is not an
+// *http.Transport (a tracing wrapper, say) is used as is: the TCP
+// connection cannot be recorded, and a close handshake with a dead peer then
+// takes coder/websocket's own bound (up to about 10 s) instead of a second.
 func WithDialOptions(d *websocket.DialOptions) Option {
 	return optionFunc(func(o *options) error {
 		if d == nil {

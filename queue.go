@@ -43,8 +43,7 @@ type sendQueue struct {
 	nextSeq  uint64
 	inFlight bool          // items[head] is being written
 	closed   error         // non-nil once the queue refuses new messages
-	room     chan struct{} // made when a sender waits for room, closed when room frees up
-	wanted   bool          // room is set
+	room     chan struct{} // made when a sender waits for room, closed (and cleared) when room frees up
 	waiters  []*flushWaiter
 	ttls     int // queued messages with an expiry
 
@@ -70,6 +69,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 	if len(m.Data) > q.maxBytes {
 		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
 	}
+	mayWait := false // canWait has said yes
 	for {
 		q.mu.Lock()
 		q.expireLocked()
@@ -113,15 +113,20 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 			}
 			fallthrough
 		case OverflowBlock:
-			if err := q.canWait(); err != nil {
+			if !mayWait {
+				// Checked once, outside the lock (it reads the goroutine's
+				// stack); then look at the queue again.
 				q.mu.Unlock()
-				return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+				if err := q.canWait(); err != nil {
+					return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+				}
+				mayWait = true
+				continue
 			}
 			if q.room == nil {
 				q.room = make(chan struct{})
 			}
 			room := q.room
-			q.wanted = true
 			q.mu.Unlock()
 			select {
 			case <-room:
@@ -239,10 +244,9 @@ func (q *sendQueue) left(seq uint64, reason error) {
 
 // freed wakes the senders waiting for room. q.mu must be held.
 func (q *sendQueue) freed() {
-	if q.wanted {
+	if q.room != nil {
 		close(q.room)
 		q.room = nil
-		q.wanted = false
 	}
 }
 

@@ -91,7 +91,7 @@ func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
 	waitUntil(t, "the sender to wait for room", wait, func() bool {
 		c.queue.mu.Lock()
 		defer c.queue.mu.Unlock()
-		return c.queue.wanted
+		return c.queue.room != nil
 	})
 	c.Close()
 	if err := <-blocked; !errors.Is(err, ErrClosed) {
