@@ -45,7 +45,8 @@ type sendQueue struct {
 	closed   error         // non-nil once the queue refuses new messages
 	room     chan struct{} // made when a sender waits for room, closed (and cleared) when room frees up
 	waiters  []*flushWaiter
-	ttls     int // queued messages with an expiry
+	ttls     int       // queued messages with an expiry
+	earliest time.Time // no queued message expires before it (a lower bound)
 
 	ready   chan struct{}        // capacity 1: wakes the supervisor (something to write, Reconnect or Shutdown)
 	drop    func(Message, error) // reports a message that left unwritten; called with q.mu held, must not block
@@ -84,6 +85,9 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
 			if !expires.IsZero() {
 				q.ttls++
+				if q.earliest.IsZero() || expires.Before(q.earliest) {
+					q.earliest = expires
+				}
 			}
 			q.bytes += len(m.Data)
 			q.mu.Unlock()
@@ -177,27 +181,51 @@ func (q *sendQueue) expire() {
 	q.expireLocked()
 }
 
-// expireLocked removes the expired messages and reports them through
-// q.drop, oldest first. Reporting under q.mu orders every drop before a
-// later close, so none can arrive after the client's last event. q.mu must
-// be held.
+// expireLocked removes every queued message whose TTL has run out (not the
+// one in flight), wherever it sits, and reports each through q.drop, oldest
+// first. Reporting under q.mu orders every drop before a later close, so
+// none can arrive after the client's last event. q.mu must be held.
 func (q *sendQueue) expireLocked() {
-	if q.ttls == 0 {
+	now := time.Now()
+	if q.ttls == 0 || now.Before(q.earliest) {
 		return
 	}
 	first := q.head
 	if q.inFlight {
 		first++
 	}
-	now := time.Now()
-	var expired []Message
-	for i := len(q.items) - 1; i >= first; i-- {
-		if e := q.items[i].expires; !e.IsZero() && !now.Before(e) {
-			expired = append(expired, q.removeLocked(i, ErrExpired).msg)
+	var expired []queued
+	kept := first
+	q.earliest = time.Time{}
+	for i := first; i < len(q.items); i++ {
+		it := q.items[i]
+		if e := it.expires; !e.IsZero() {
+			if !now.Before(e) {
+				expired = append(expired, it)
+				continue
+			}
+			if q.earliest.IsZero() || e.Before(q.earliest) {
+				q.earliest = e
+			}
 		}
+		q.items[kept] = it
+		kept++
 	}
-	for i := len(expired) - 1; i >= 0; i-- {
-		q.drop(expired[i], ErrExpired)
+	if len(expired) == 0 {
+		return
+	}
+	clear(q.items[kept:])
+	q.items = q.items[:kept]
+	for _, it := range expired {
+		q.bytes -= len(it.msg.Data)
+		q.ttls--
+	}
+	if !q.inFlight {
+		q.compactLocked()
+	}
+	for _, it := range expired {
+		q.left(it.seq, ErrExpired)
+		q.drop(it.msg, ErrExpired)
 	}
 }
 
@@ -360,7 +388,7 @@ func (q *sendQueue) close(err error) []Message {
 		out = append(out, it.msg)
 		q.left(it.seq, err)
 	}
-	q.items, q.head, q.ttls = nil, 0, 0
+	q.items, q.head, q.ttls, q.earliest = nil, 0, 0, time.Time{}
 	q.mu.Unlock()
 	return out
 }

@@ -3,6 +3,7 @@ package resilientws
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,4 +265,107 @@ func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 		t.Fatalf("dropped %q (%v), want \"a\"", drops.msg.Data, drops.err)
 	}
 	p.Pass()
+}
+
+// Expired messages never reach the socket, however many expire together and
+// wherever they sit; each is reported once, oldest first, and Stats stops
+// counting them as soon as any call notices.
+func TestTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
+	srv := newTestServer(t)
+	release := make(chan struct{})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithDialHook(func(ctx context.Context, attempt int) (string, http.Header, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "", nil, nil
+	}))
+	for _, s := range []string{"A", "B"} {
+		if err := c.SendText(context.Background(), s, WithTTL(20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SendText(context.Background(), "C"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	expiry := time.Now().Add(20 * time.Millisecond)
+	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
+	close(release)
+	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"C"}) {
+		t.Fatalf("server got %v, want only C", got)
+	}
+	r.waitKind("drop", 2, wait)
+	var got []string
+	for _, d := range r.of("drop") {
+		if !errors.Is(d.err, ErrExpired) {
+			t.Fatalf("drop of %q: %v, want ErrExpired", d.msg.Data, d.err)
+		}
+		got = append(got, string(d.msg.Data))
+	}
+	if !equal(got, []string{"A", "B"}) {
+		t.Fatalf("expired drops %v, want [A B]", got)
+	}
+	if got := serverText(srv.Received()); !equal(got, []string{"C"}) {
+		t.Fatalf("server got %v, want only C", got)
+	}
+}
+
+func TestTTLStatsNeverCountAnExpiredMessage(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/")
+	for _, s := range []string{"A", "B"} {
+		if err := c.SendText(context.Background(), s, WithTTL(10*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SendText(context.Background(), "C"); err != nil {
+		t.Fatal(err)
+	}
+	expiry := time.Now().Add(10 * time.Millisecond)
+	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
+	st := c.Stats()
+	if st.Queued != 1 || st.BufferedAmount != 1 || st.DroppedExpired != 2 || st.Dropped != 2 {
+		t.Fatalf("after both TTLs: Queued=%d BufferedAmount=%d DroppedExpired=%d Dropped=%d, want 1, 1, 2, 2",
+			st.Queued, st.BufferedAmount, st.DroppedExpired, st.Dropped)
+	}
+	if n := c.BufferedAmount(); n != 1 {
+		t.Fatalf("BufferedAmount = %d, want 1", n)
+	}
+	c.Close()
+	var got []string
+	for _, d := range r.of("drop") {
+		got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+	}
+	if want := "A:expired B:expired C:closed"; strings.Join(got, " ") != want {
+		t.Fatalf("drops %v, want %s", got, want)
+	}
+}
+
+// One Stats snapshot is consistent with itself: a message is either queued
+// or counted as dropped, never neither, whichever moment the snapshot hits.
+func TestTTLStatsSnapshotIsConsistent(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 200
+	for i := range n {
+		if err := c.SendText(context.Background(), strconv.Itoa(i), WithTTL(time.Duration(1+i%20)*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		st := c.Stats()
+		if st.Queued+int(st.DroppedExpired) != n {
+			t.Fatalf("snapshot: Queued=%d + DroppedExpired=%d != %d sent", st.Queued, st.DroppedExpired, n)
+		}
+		if st.Queued == 0 {
+			return
+		}
+	}
 }

@@ -95,7 +95,12 @@ func (s *counters) countDrop(reason error) {
 // time, from any goroutine.
 func (c *Client) Stats() Stats {
 	s := &c.stats
+	// The queue first: its expiry pass counts what it drops, so the drop
+	// counters read after it include every message it no longer counts.
+	queued, buffered := c.queue.snapshot()
 	st := Stats{
+		Queued:             queued,
+		BufferedAmount:     buffered,
 		State:              c.State(),
 		Connects:           s.connects.Load(),
 		Reconnects:         s.reconnects.Load(),
@@ -111,7 +116,6 @@ func (c *Client) Stats() Stats {
 		LastRTT:            time.Duration(s.lastRTT.Load()),
 		SmoothedRTT:        time.Duration(s.smoothedRTT.Load()),
 	}
-	st.Queued, st.BufferedAmount = c.queue.snapshot()
 	st.Dropped = st.DroppedQueueFull + st.DroppedExpired + st.DroppedClosed + st.DroppedUnconfirmed
 	if at := s.openedAt.Load(); at != 0 {
 		st.Uptime = time.Since(time.Unix(0, at))
