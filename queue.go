@@ -39,9 +39,10 @@ type sendQueue struct {
 	mu       sync.Mutex // guards every field below
 	items    []queued   // items[head:] are queued, oldest first
 	head     int
-	bytes    int
+	bytes    int // of the queued messages, the one in flight excluded
 	nextSeq  uint64
-	inFlight bool          // items[head] is being written
+	inFlight bool          // items[head] is being written: it no longer counts against the limits
+	flight   int           // its size, while in flight
 	closed   error         // non-nil once the queue refuses new messages
 	room     chan struct{} // made when a sender waits for room, closed (and cleared) when room frees up
 	waiters  []*flushWaiter
@@ -79,8 +80,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 			q.mu.Unlock()
 			return err
 		}
-		n := len(q.items) - q.head
-		if n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes {
+		if q.fitsLocked(len(m.Data)) {
 			q.nextSeq++
 			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
 			if !expires.IsZero() {
@@ -102,8 +102,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				if q.inFlight {
 					first++
 				}
-				n = len(q.items) - q.head
-				if first >= len(q.items) || (n < q.maxMsgs && q.bytes+len(m.Data) <= q.maxBytes) {
+				if first >= len(q.items) || q.fitsLocked(len(m.Data)) {
 					break
 				}
 				q.drop(q.removeLocked(first, ErrQueueFull).msg, ErrQueueFull)
@@ -138,11 +137,31 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				return fmt.Errorf("resilientws: waiting for room in the send queue: %w", ctx.Err())
 			}
 		default:
-			bytes := q.bytes
+			n, bytes := q.countedLocked()
 			q.mu.Unlock()
 			return fmt.Errorf("%w (%d messages, %d bytes queued)", ErrQueueFull, n, bytes)
 		}
 	}
+}
+
+// countedLocked returns the messages and bytes that count against the
+// limits: those queued, not the one being written. Once a message is handed
+// to the socket the peer may have read it (and answered) before the write
+// returns, so it must not hold up a sender that keeps within the limits.
+// q.mu must be held.
+func (q *sendQueue) countedLocked() (n, bytes int) {
+	n = len(q.items) - q.head
+	if q.inFlight {
+		n--
+	}
+	return n, q.bytes
+}
+
+// fitsLocked reports whether a message of size bytes fits within the
+// limits. q.mu must be held.
+func (q *sendQueue) fitsLocked(size int) bool {
+	n, bytes := q.countedLocked()
+	return n < q.maxMsgs && bytes+size <= q.maxBytes
 }
 
 // removeLocked takes items[i] out of the queue, reporting reason to the
@@ -297,6 +316,9 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 		return Message{}, false
 	}
 	q.inFlight = true
+	q.flight = len(q.items[q.head].msg.Data)
+	q.bytes -= q.flight
+	q.freed() // it no longer counts: a blocked sender may fit now
 	return q.items[q.head].msg, true
 }
 
@@ -307,13 +329,15 @@ func (q *sendQueue) settle(written bool) queued {
 	defer q.mu.Unlock()
 	q.inFlight = false
 	if !written {
+		q.bytes += q.flight // it counts again, possibly one past the limits
+		q.flight = 0
 		q.freed() // OverflowDropOldest may evict it now
 		return queued{}
 	}
+	q.flight = 0
 	it := q.items[q.head]
 	q.items[q.head] = queued{}
 	q.head++
-	q.bytes -= len(it.msg.Data)
 	if !it.expires.IsZero() {
 		q.ttls--
 	}
@@ -377,7 +401,11 @@ func (q *sendQueue) close(err error) []Message {
 	if q.closed == nil {
 		q.closed = err
 	}
-	q.inFlight = false
+	if q.inFlight {
+		q.inFlight = false
+		q.bytes += q.flight
+		q.flight = 0
+	}
 	q.expireLocked()
 	var out []Message
 	for q.head < len(q.items) {
@@ -408,7 +436,7 @@ func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	return len(q.items) - q.head, q.bytes
+	return len(q.items) - q.head, q.bytes + q.flight
 }
 
 // buffered returns the bytes queued, the in-flight message included.
@@ -416,7 +444,7 @@ func (q *sendQueue) buffered() int {
 	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes
+	return q.bytes + q.flight
 }
 
 // length returns the number of messages queued.

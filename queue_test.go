@@ -242,7 +242,7 @@ func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 	srv := newTestServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(2, 32<<20, OverflowDropOldest))
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 32<<20, OverflowDropOldest))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 		defer c.queue.mu.Unlock()
 		return c.queue.inFlight
 	})
-	c.SendText(context.Background(), "a")
+	c.SendText(context.Background(), "a") // fits: the message in flight does not count
 	c.SendText(context.Background(), "b") // evicts "a", not the message in flight
 	if got := c.BufferedAmount(); got != len(big)+1 {
 		t.Fatalf("BufferedAmount = %d, want the in-flight message plus one byte", got)
@@ -366,6 +366,51 @@ func TestTTLStatsSnapshotIsConsistent(t *testing.T) {
 		}
 		if st.Queued == 0 {
 			return
+		}
+	}
+}
+
+// A sender that never has more than the queue's limits outstanding (sent
+// and not yet answered by the server) never gets ErrQueueFull on a healthy
+// connection: a message handed to the socket no longer counts.
+func TestQueueLimitsCountOnlyWhatIsNotYetWritten(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+		for { // a short answer to each message, as soon as it is read
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+			if err := c.Write(ctx, websocket.MessageText, []byte("ok")); err != nil {
+				return
+			}
+		}
+	})
+	const (
+		window = 64
+		size   = 1 << 10
+		total  = 10000
+	)
+	answers := make(chan struct{}, total)
+	c, err := New(srv.URL(), fastBackoff(), WithQueue(DefaultQueueMessages, window*size, OverflowReject),
+		OnMessage(func(Message) { answers <- struct{}{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, size)
+	for sent := 0; sent < total; sent++ {
+		if sent >= window {
+			select {
+			case <-answers:
+			case <-time.After(wait):
+				t.Fatalf("no answer after %d messages", sent)
+			}
+		}
+		if err := c.Send(context.Background(), Binary, payload); err != nil {
+			t.Fatalf("Send %d with at most %d outstanding: %v", sent, window, err)
 		}
 	}
 }
