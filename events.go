@@ -125,15 +125,19 @@ const dispatcherLinger = 20 * time.Millisecond
 type dispatcher struct {
 	opts *options
 
-	mu       sync.Mutex // guards queue, head, msgs, msgBytes, stopping, space, enabled, running
-	enabled  bool       // start was called: events may run
-	running  bool       // an event goroutine is running
-	queue    []event
-	head     int
-	msgs     int
-	msgBytes int
-	stopping bool
-	space    chan struct{} // made when the reader waits for message room, closed (and cleared) when room frees up
+	mu        sync.Mutex // guards queue, head, msgs, msgBytes, drops, dropBytes, stopping, space, dropRoom, enabled, running
+	enabled   bool       // start was called: events may run
+	running   bool       // an event goroutine is running
+	queue     []event
+	head      int
+	msgs      int
+	msgBytes  int
+	drops     int // evDrop events queued, and their bytes: Send waits while they exceed the queue's limits
+	dropBytes int
+	stopping  bool
+	space     chan struct{} // made when the reader waits for message room, closed (and cleared) when room frees up
+	dropRoom  chan struct{} // made when a sender waits for drop reports to be taken, closed (and cleared) when some are
+	anyDrops  atomic.Bool   // drops > 0: lets Send skip the lock when no report waits
 
 	wake  chan struct{}   // capacity 1: something was queued or stop was called; set while an event goroutine runs
 	after <-chan struct{} // the supervisor's end, awaited before done closes
@@ -177,9 +181,14 @@ func (d *dispatcher) launchLocked() {
 	go d.run(d.wake)
 }
 
-// post queues a lifecycle event. It never blocks.
+// post queues a lifecycle event or a drop report. It never blocks.
 func (d *dispatcher) post(ev event) {
 	d.mu.Lock()
+	if ev.kind == evDrop {
+		d.drops++
+		d.dropBytes += len(ev.msg.Data)
+		d.anyDrops.Store(true)
+	}
 	d.queue = append(d.queue, ev)
 	d.launchLocked()
 	d.mu.Unlock()
@@ -219,6 +228,48 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-ch
 		case <-dead:
 			stalls.Add(1)
 			over = true
+		}
+	}
+}
+
+// awaitDropRoom is the flow control that bounds the drop reports waiting
+// for OnDrop: while they hold maxMsgs messages, or more than maxBytes with a
+// message of size added, it waits for the event goroutine to take some,
+// until ctx ends. Where waiting cannot help it fails at once: before Start
+// (no event runs yet) and on the event goroutine itself.
+func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes int) error {
+	if !d.anyDrops.Load() {
+		return nil
+	}
+	checked := false // the caller is not the event goroutine
+	for {
+		d.mu.Lock()
+		if d.drops == 0 || (d.drops < maxMsgs && d.dropBytes+size <= maxBytes) {
+			d.mu.Unlock()
+			return nil
+		}
+		n, bytes := d.drops, d.dropBytes
+		if !d.enabled {
+			d.mu.Unlock()
+			return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which runs only after Start", ErrQueueFull, n, bytes)
+		}
+		if !checked {
+			d.mu.Unlock()
+			if d.inCallback() {
+				return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which cannot run while this callback waits: %w", ErrQueueFull, n, bytes, ErrInCallback)
+			}
+			checked = true
+			continue
+		}
+		if d.dropRoom == nil {
+			d.dropRoom = make(chan struct{})
+		}
+		room := d.dropRoom
+		d.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("resilientws: waiting for OnDrop to take the reports of %d dropped messages: %w", n, ctx.Err())
 		}
 	}
 }
@@ -281,12 +332,21 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 		ev := d.queue[d.head]
 		d.queue[d.head] = event{}
 		d.head++
-		if ev.kind == evMessage {
+		switch ev.kind {
+		case evMessage:
 			d.msgs--
 			d.msgBytes -= len(ev.msg.Data)
 			if d.space != nil {
 				close(d.space)
 				d.space = nil
+			}
+		case evDrop:
+			d.drops--
+			d.dropBytes -= len(ev.msg.Data)
+			d.anyDrops.Store(d.drops > 0)
+			if d.dropRoom != nil {
+				close(d.dropRoom)
+				d.dropRoom = nil
 			}
 		}
 		d.mu.Unlock()

@@ -63,8 +63,10 @@ const (
 	// OverflowReject makes Send return ErrQueueFull. The default.
 	OverflowReject Overflow = iota
 	// OverflowDropOldest evicts the oldest queued message (never the one being
-	// written) and reports it through OnDrop with ErrQueueFull. When only the
-	// message being written is left, Send waits as with OverflowBlock.
+	// written) and reports it through OnDrop with ErrQueueFull. Memory stays
+	// bounded: without OnDrop an evicted message is only counted (Stats);
+	// with OnDrop, Send waits while the reports not yet taken by OnDrop
+	// exceed the queue's limits (see OnDrop).
 	OverflowDropOldest
 	// OverflowBlock makes Send wait for room until its ctx ends.
 	OverflowBlock
@@ -216,7 +218,16 @@ func OnReconnecting(f func(ReconnectEvent)) Option {
 // ErrQueueFull (OverflowDropOldest), ErrExpired (WithTTL), ErrUnconfirmed
 // (written, but the connection ended before the peer confirmed it) or
 // ErrClosed (shutdown, or the client stopped for good). It runs on the event
-// goroutine.
+// goroutine, and m is the message's own data, which it may keep.
+//
+// Flow control: the reports waiting for OnDrop hold their messages, so they
+// are bounded like the send queue. While they hold the queue's message limit,
+// or its byte limit with the new message added, Send waits for OnDrop to take
+// some, within its ctx, whatever the overflow rule. Where waiting cannot help
+// it fails at once with an error matching ErrQueueFull: before Start (no
+// callback runs yet) and inside a callback (also matching ErrInCallback). So
+// a slow OnDrop slows the senders down instead of growing memory. Without
+// OnDrop nothing is kept for it.
 func OnDrop(f func(Message, error)) Option {
 	if f == nil {
 		return nilFunc("OnDrop")

@@ -2,13 +2,17 @@ package resilientws
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 )
 
@@ -412,5 +416,171 @@ func TestQueueLimitsCountOnlyWhatIsNotYetWritten(t *testing.T) {
 		if err := c.Send(context.Background(), Binary, payload); err != nil {
 			t.Fatalf("Send %d with at most %d outstanding: %v", sent, window, err)
 		}
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// dropOldestLoad is many more 4 KiB messages than the default queue (1 MiB)
+// holds.
+const (
+	dropOldestSize  = 4 << 10
+	dropOldestSends = 20000
+	heapBound       = 8 << 20 // well under dropOldestSends*dropOldestSize (80 MB)
+)
+
+// Without OnDrop, nothing is kept for it: the evicted messages are only
+// counted, before and after Start.
+func TestQueueDropOldestWithoutOnDropKeepsNothing(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/", WithQueue(DefaultQueueMessages, DefaultQueueBytes, OverflowDropOldest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	payload := make([]byte, dropOldestSize)
+	before := liveHeap()
+	for range dropOldestSends {
+		if err := c.Send(context.Background(), Binary, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grew := int64(liveHeap()) - int64(before)
+	if grew > heapBound {
+		t.Fatalf("live heap grew by %d bytes for a %d-byte queue", grew, DefaultQueueBytes)
+	}
+	t.Logf("live heap grew by %d bytes", grew)
+	queued := DefaultQueueBytes / dropOldestSize
+	if st := c.Stats(); st.Queued != queued || st.DroppedQueueFull != uint64(dropOldestSends-queued) {
+		t.Fatalf("Queued=%d DroppedQueueFull=%d, want %d and %d", st.Queued, st.DroppedQueueFull, queued, dropOldestSends-queued)
+	}
+}
+
+// With OnDrop, every evicted message is reported with its own data, so the
+// reports waiting for OnDrop are bounded by flow control: before Start,
+// where no report can be taken, Send fails once they exceed the queue's
+// limits.
+func TestQueueDropOldestBeforeStartRefusesPastTheReportBound(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/", WithQueue(DefaultQueueMessages, DefaultQueueBytes, OverflowDropOldest),
+		WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
+	before := liveHeap()
+	sent := 0
+	var sendErr error
+	for ; sent < dropOldestSends; sent++ {
+		payload := binary.BigEndian.AppendUint32(make([]byte, 0, dropOldestSize), uint32(sent))
+		if sendErr = c.Send(context.Background(), Binary, payload[:dropOldestSize]); sendErr != nil {
+			break
+		}
+	}
+	if !errors.Is(sendErr, ErrQueueFull) || !strings.Contains(sendErr.Error(), "Start") {
+		t.Fatalf("after %d sends: %v, want ErrQueueFull saying why (before Start)", sent, sendErr)
+	}
+	grew := int64(liveHeap()) - int64(before)
+	if grew > heapBound {
+		t.Fatalf("live heap grew by %d bytes for a %d-byte queue", grew, DefaultQueueBytes)
+	}
+	t.Logf("live heap grew by %d bytes", grew)
+	if limit := 2*DefaultQueueBytes/dropOldestSize + 1; sent > limit {
+		t.Fatalf("%d sends accepted before Start, want at most %d", sent, limit)
+	}
+	// Once started, the reports flow and every message is accounted for,
+	// each reported once with its own data, in Send order.
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	drops := r.of("drop")
+	if len(drops) != sent {
+		t.Fatalf("%d drops reported for %d messages sent", len(drops), sent)
+	}
+	for i, d := range drops {
+		if n := binary.BigEndian.Uint32(d.msg.Data); n != uint32(i) {
+			t.Fatalf("drop %d carries message %d", i, n)
+		}
+	}
+}
+
+// After Start, a slow OnDrop makes Send wait (within its ctx) rather than
+// let the reports pile up.
+func TestQueueDropOldestSlowOnDropMakesSendWait(t *testing.T) {
+	release := make(chan struct{})
+	var reported atomic.Int64
+	c, err := New("ws://127.0.0.1:1/", WithQueue(DefaultQueueMessages, DefaultQueueBytes, OverflowDropOldest),
+		WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }),
+		OnDrop(func(Message, error) {
+			<-release
+			reported.Add(1)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, dropOldestSize)
+	before := liveHeap()
+	sent := 0
+	for ; sent < dropOldestSends; sent++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := c.Send(ctx, Binary, payload)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Send %d: %v, want it to wait until its ctx ends", sent, err)
+			}
+			break
+		}
+	}
+	grew := int64(liveHeap()) - int64(before)
+	if grew > heapBound {
+		t.Fatalf("live heap grew by %d bytes for a %d-byte queue", grew, DefaultQueueBytes)
+	}
+	t.Logf("live heap grew by %d bytes", grew)
+	if limit := 2*DefaultQueueBytes/dropOldestSize + 1; sent > limit {
+		t.Fatalf("%d sends accepted while OnDrop was blocked, want at most %d", sent, limit)
+	}
+	close(release)
+	c.Close()
+	if got := reported.Load(); got != int64(sent) {
+		t.Fatalf("%d drops reported for %d messages sent", got, sent)
+	}
+}
+
+// Inside a callback, where the reports cannot be taken while it waits, a
+// Send past the bound fails at once.
+func TestQueueDropOldestInCallbackFailsFast(t *testing.T) {
+	got := make(chan error, 1)
+	var c *Client
+	c, err := New("ws://127.0.0.1:1/", WithQueue(2, 100, OverflowDropOldest),
+		WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }),
+		OnError(func(error) {
+			for {
+				if err := c.SendText(context.Background(), "x"); err != nil {
+					got <- err
+					return
+				}
+			}
+		}),
+		OnDrop(func(Message, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil { // the dial fails: OnError runs
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrQueueFull) || !errors.Is(err, ErrInCallback) {
+			t.Fatalf("Send in a callback past the report bound: %v, want ErrQueueFull and ErrInCallback", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Send in a callback never failed")
 	}
 }

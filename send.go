@@ -99,6 +99,13 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 			expires = time.Now().Add(so.ttl)
 		}
 	}
+	if c.opts.onDrop != nil {
+		// Every message Send accepts may come back through OnDrop: bound
+		// the reports waiting for it, as the queue bounds the messages.
+		if err := c.disp.awaitDropRoom(ctx, len(data), c.opts.queueMessages, c.opts.queueBytes); err != nil {
+			return err
+		}
+	}
 	payload, buf := copyPayload(data)
 	err := c.queue.push(ctx, Message{Type: typ, Data: payload}, buf, expires)
 	if err != nil {
@@ -130,10 +137,14 @@ func checkType(typ MessageType) error {
 	return nil
 }
 
-// dropped reports a message that left the queue unwritten.
+// dropped counts a message that left the queue unwritten (or the
+// unconfirmed log unconfirmed) and reports it to OnDrop. Without OnDrop
+// nothing keeps it.
 func (c *Client) dropped(m Message, reason error) {
 	c.stats.countDrop(reason)
-	c.disp.post(event{kind: evDrop, msg: m, err: reason})
+	if c.opts.onDrop != nil {
+		c.disp.post(event{kind: evDrop, msg: m, err: reason})
+	}
 }
 
 // Flush blocks until every message queued before the call has been written
