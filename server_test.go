@@ -29,6 +29,7 @@ type testServer struct {
 	retryAfter string
 	handler    func(ctx context.Context, c *websocket.Conn, n int) // replaces echo when set
 	accepted   int
+	upgrading  int // upgrades answered or being answered, not yet in conns
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -64,13 +65,22 @@ func (s *testServer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
+	s.mu.Lock()
+	s.upgrading++
+	s.mu.Unlock()
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
+		s.mu.Lock()
+		s.upgrading--
+		s.notifyLocked()
+		s.mu.Unlock()
 		return
 	}
 	c.SetReadLimit(-1)
 	s.mu.Lock()
+	s.upgrading--
 	if s.ctx.Err() != nil {
+		s.notifyLocked()
 		s.mu.Unlock()
 		c.CloseNow()
 		return
@@ -134,15 +144,20 @@ func (s *testServer) Refuse(status int, retryAfter string) {
 	s.mu.Unlock()
 }
 
-// CloseAll closes every live connection with code and reason.
+// CloseAll closes every live connection with code and reason, once the
+// upgrades in progress are registered (as DropAll).
 func (s *testServer) CloseAll(code websocket.StatusCode, reason string) {
+	s.WaitFor("upgrades in progress to be registered", wait, func(s *testServer) bool { return s.upgrading == 0 })
 	for _, c := range s.live() {
 		go c.Close(code, reason) // the handler's Read sees the echo and returns
 	}
 }
 
-// DropAll drops every live connection without a close frame.
+// DropAll drops every live connection without a close frame, those whose
+// upgrade was answered but not yet registered included (a client may see
+// its connection open before the server's handler has it).
 func (s *testServer) DropAll() {
+	s.WaitFor("upgrades in progress to be registered", wait, func(s *testServer) bool { return s.upgrading == 0 })
 	for _, c := range s.live() {
 		c.CloseNow()
 	}
