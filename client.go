@@ -102,6 +102,7 @@ type Client struct {
 	dialCancel  atomic.Pointer[context.CancelFunc] // ends the dial in progress, for Shutdown
 	unconfirmed *unconfirmedLog                    // messages written and not yet confirmed
 	current     atomic.Pointer[connection]         // the open connection, for Shutdown to cut
+	pongs       atomic.Uint64                      // protocol pongs received, solicited or not: any proves the peer alive
 
 	mu           sync.Mutex // guards the fields below
 	started      bool
@@ -148,7 +149,7 @@ func New(url string, opts ...Option) (*Client, error) {
 		return nil
 	}
 	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes}
-	c.dialOpts = dialOptions(&c.opts)
+	c.dialOpts = dialOptions(&c.opts, &c.pongs)
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
 	c.stop, c.stopCancel = context.WithCancel(context.Background())
@@ -526,15 +527,17 @@ loop:
 				c.writeQueued(cn, cf)
 			}
 		case err := <-cf.done():
-			if cf.finish(err) {
+			again, unanswered := cf.finish(err)
+			if again {
 				c.askConfirm(cn, cf, true)
 			}
 			c.queue.signal() // writing may have paused on a full log
-			if c.opts.heartbeatInterval == 0 && errors.Is(err, context.DeadlineExceeded) {
+			if unanswered >= cf.tolerance {
 				if _, _, full := c.unconfirmed.pending(); full && cn.stalls.Load()%2 == 0 {
-					// Writing waits for a pong that does not come, and no
-					// heartbeat will replace the connection: do it here.
-					cn.fail(fmt.Errorf("%w: no pong to a delivery confirmation ping within %s", ErrHeartbeatTimeout, cf.timeout))
+					// Writing waits for a confirmation that does not come.
+					// The heartbeat would replace a silent peer, but not one
+					// that answers no ping and sends pongs of its own.
+					cn.fail(fmt.Errorf("%w: no pong to %d delivery confirmation ping(s) within %s each", ErrHeartbeatTimeout, unanswered, cf.timeout))
 				}
 			}
 		case <-cf.due():

@@ -2,6 +2,7 @@ package resilientws
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -43,11 +44,12 @@ const confirmTimeout = 5 * time.Second
 type unconfirmedLog struct {
 	maxMsgs, maxBytes int
 
-	mu    sync.Mutex // guards the fields below
-	items []queued   // items[head:], oldest first
-	head  int
-	bytes int
-	last  uint64 // seq of the last message written
+	mu        sync.Mutex // guards the fields below
+	items     []queued   // items[head:], oldest first
+	head      int
+	bytes     int
+	last      uint64 // seq of the last message written
+	confirmed uint64 // every message up to this seq is confirmed
 }
 
 // add records a message just written.
@@ -73,6 +75,7 @@ func (l *unconfirmedLog) confirm(seq uint64) (wasFull bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	wasFull = len(l.items)-l.head >= l.maxMsgs || l.bytes >= l.maxBytes
+	l.confirmed = max(l.confirmed, min(seq, l.last)) // seq may be MaxUint64: "all"
 	for l.head < len(l.items) && l.items[l.head].seq <= seq {
 		l.bytes -= len(l.items[l.head].msg.Data)
 		putBuf(l.items[l.head].buf) // delivered: nobody holds it any more
@@ -87,6 +90,13 @@ func (l *unconfirmedLog) confirm(seq uint64) (wasFull bool) {
 		l.items, l.head = l.items[:n], 0
 	}
 	return wasFull
+}
+
+// confirmedUpTo returns the seq up to which every message is confirmed.
+func (l *unconfirmedLog) confirmedUpTo() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.confirmed
 }
 
 // take removes and returns every unconfirmed message, oldest first.
@@ -127,16 +137,20 @@ type confirmer struct {
 	timer   *time.Timer   // rate limit for pings wanted because the queue ran dry
 	armed   bool          // timer is set
 	results chan error    // the ping goroutine's result
+	misses  int           // pings in a row that got no pong in time
+	// tolerance is how many pings in a row may go unanswered while the log
+	// is full before the connection is replaced: 1 with the heartbeat off
+	// (nothing else would), 2 with it on (a middlebox may lose one ping).
+	tolerance int
 }
 
 // newConfirmer returns a confirmer whose pings wait for their pong at most
 // the heartbeat timeout, or confirmTimeout when the heartbeat is off.
 func newConfirmer(log *unconfirmedLog, o *options) confirmer {
-	timeout := confirmTimeout
 	if o.heartbeatInterval > 0 {
-		timeout = o.heartbeatTimeout
+		return confirmer{log: log, timeout: o.heartbeatTimeout, tolerance: 2}
 	}
-	return confirmer{log: log, timeout: timeout}
+	return confirmer{log: log, timeout: confirmTimeout, tolerance: 1}
 }
 
 // done returns the channel of the running ping's result; nil when none runs.
@@ -199,14 +213,26 @@ func confirmPing(ws *websocket.Conn, timeout time.Duration, results chan<- error
 }
 
 // finish handles the ping's result: a pong confirms what was written before
-// it. It reports whether another ping is wanted: one was asked for
-// meanwhile, or this one got no pong.
-func (cf *confirmer) finish(err error) (again bool) {
+// it. A ping whose own pong did not come is answered all the same if another
+// pong (the heartbeat's, or the answer to a later ping: RFC 6455 lets a peer
+// answer only the latest of several pings) has confirmed as much meanwhile.
+// It reports whether another ping is wanted (one was asked for meanwhile, or
+// this one went unanswered), and how many pings in a row went unanswered
+// within the timeout.
+func (cf *confirmer) finish(err error) (again bool, unanswered int) {
 	cf.pending = false
-	if err == nil {
+	switch {
+	case err == nil:
 		cf.log.confirm(cf.seq)
+	case cf.log.confirmedUpTo() >= cf.seq:
+		err = nil
 	}
-	return cf.again || err != nil
+	if errors.Is(err, context.DeadlineExceeded) {
+		cf.misses++
+	} else if err == nil {
+		cf.misses = 0
+	}
+	return cf.again || err != nil, cf.misses
 }
 
 // stop stops the timer and joins the ping goroutine, if one runs: call it

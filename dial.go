@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -207,10 +208,19 @@ func recordRaw(dial func(ctx context.Context, network, addr string) (net.Conn, e
 }
 
 // dialOptions builds the per-client copy of the coder dial options.
-func dialOptions(o *options) websocket.DialOptions {
+// pongs counts every pong received (see Client.pongs); a user's
+// OnPongReceived still runs, first.
+func dialOptions(o *options, pongs *atomic.Uint64) websocket.DialOptions {
 	var d websocket.DialOptions
 	if o.dialOptions != nil {
 		d = *o.dialOptions
+	}
+	user := d.OnPongReceived
+	d.OnPongReceived = func(ctx context.Context, payload []byte) {
+		if user != nil {
+			user(ctx, payload)
+		}
+		pongs.Add(1)
 	}
 	d.HTTPClient = dialHTTPClient(d.HTTPClient)
 	if len(o.header) == 0 {

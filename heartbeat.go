@@ -138,6 +138,7 @@ func (h *heartbeat) beat() {
 
 	cn := h.cn
 	at, written := livenessOf(cn), cn.c.unconfirmed.mark()
+	pongs := cn.c.pongs.Load()
 	sent := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	err := cn.ws.Ping(ctx)
@@ -154,6 +155,11 @@ func (h *heartbeat) beat() {
 		// still wins, in connection.stop).
 		cn.fail(fmt.Errorf("resilientws: heartbeat ping: %w", err))
 		return
+	case cn.c.pongs.Load() != pongs:
+		// Not the pong to this ping, but a pong since: the peer is alive.
+		// It may answer only the latest of several pings (a confirmation
+		// ping went out after this one), or send pongs of its own (a
+		// unidirectional heartbeat): RFC 6455 allows both.
 	case !h.excused(at):
 		cn.fail(fmt.Errorf("%w within %s", ErrHeartbeatTimeout, h.timeout))
 		return

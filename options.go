@@ -236,8 +236,13 @@ func OnDrop(f func(Message, error)) Option {
 }
 
 // WithHeartbeat sets the protocol ping interval and the time a pong may
-// take. A connection whose pong is late is dropped at once and reported with
-// ErrHeartbeatTimeout. An interval of 0 turns the heartbeat off; a negative
+// take. A connection that gets no pong at all within the timeout of a ping is
+// dropped at once and reported with ErrHeartbeatTimeout. Any pong proves the
+// peer alive, as RFC 6455 §5.5.3 allows: the answer to this ping, the answer
+// to a later ping only (a peer may answer just the latest of several), or a
+// pong the peer sent on its own. A pong confirms delivery (see OnDrop) only
+// of what was written before the ping it answers. An interval of 0 turns the
+// heartbeat off; a negative
 // value is an error, and so is a timeout of 0 while the heartbeat is on. It
 // replaces an earlier WithAppHeartbeat. Defaults to DefaultHeartbeatInterval
 // and DefaultHeartbeatTimeout.
