@@ -44,9 +44,8 @@ const confirmTimeout = 5 * time.Second
 type unconfirmedLog struct {
 	maxMsgs, maxBytes int
 
-	mu        sync.Mutex // guards the fields below
-	items     []queued   // items[head:], oldest first
-	head      int
+	mu        sync.Mutex   // guards the fields below
+	items     fifo[queued] // oldest first
 	bytes     int
 	last      uint64 // seq of the last message written
 	confirmed uint64 // every message up to this seq is confirmed
@@ -56,7 +55,7 @@ type unconfirmedLog struct {
 func (l *unconfirmedLog) add(it queued) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.items = append(l.items, it)
+	l.items.push(it)
 	l.bytes += len(it.msg.Data)
 	l.last = it.seq
 }
@@ -74,20 +73,12 @@ func (l *unconfirmedLog) mark() uint64 {
 func (l *unconfirmedLog) confirm(seq uint64) (wasFull bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	wasFull = len(l.items)-l.head >= l.maxMsgs || l.bytes >= l.maxBytes
+	wasFull = l.items.len() >= l.maxMsgs || l.bytes >= l.maxBytes
 	l.confirmed = max(l.confirmed, min(seq, l.last)) // seq may be MaxUint64: "all"
-	for l.head < len(l.items) && l.items[l.head].seq <= seq {
-		l.bytes -= len(l.items[l.head].msg.Data)
-		putBuf(l.items[l.head].buf) // delivered: nobody holds it any more
-		l.items[l.head] = queued{}
-		l.head++
-	}
-	if l.head == len(l.items) {
-		l.items, l.head = l.items[:0], 0
-	} else if l.head > 64 && l.head*2 > len(l.items) {
-		n := copy(l.items, l.items[l.head:])
-		clear(l.items[n:])
-		l.items, l.head = l.items[:n], 0
+	for l.items.len() > 0 && l.items.at(0).seq <= seq {
+		it := l.items.pop()
+		l.bytes -= len(it.msg.Data)
+		putBuf(it.buf) // delivered: nobody holds it any more
 	}
 	return wasFull
 }
@@ -104,11 +95,11 @@ func (l *unconfirmedLog) take() []Message {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Message
-	for _, it := range l.items[l.head:] {
-		out = append(out, it.msg)
+	for i := range l.items.len() {
+		out = append(out, l.items.at(i).msg)
 	}
-	clear(l.items)
-	l.items, l.head, l.bytes = l.items[:0], 0, 0
+	l.items.reset()
+	l.bytes = 0
 	return out
 }
 
@@ -117,7 +108,7 @@ func (l *unconfirmedLog) take() []Message {
 func (l *unconfirmedLog) pending() (n int, half, full bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n = len(l.items) - l.head
+	n = l.items.len()
 	full = n >= l.maxMsgs || l.bytes >= l.maxBytes
 	half = full || 2*n >= l.maxMsgs || 2*l.bytes >= l.maxBytes
 	return n, half, full

@@ -128,16 +128,15 @@ type dispatcher struct {
 	mu        sync.Mutex // guards queue, head, msgs, msgBytes, drops, dropBytes, stopping, space, dropRoom, enabled, running
 	enabled   bool       // start was called: events may run
 	running   bool       // an event goroutine is running
-	queue     []event
-	head      int
+	queue     fifo[event]
 	msgs      int
 	msgBytes  int
 	drops     int // evDrop events queued, and their bytes: Send waits while they exceed the queue's limits
 	dropBytes int
 	stopping  bool
-	space     chan struct{} // made when the reader waits for message room, closed (and cleared) when room frees up
-	dropRoom  chan struct{} // made when a sender waits for drop reports to be taken, closed (and cleared) when some are
-	anyDrops  atomic.Bool   // drops > 0: lets Send skip the lock when no report waits
+	space     room        // the reader waiting for message room
+	dropRoom  room        // senders waiting for drop reports to be taken
+	anyDrops  atomic.Bool // drops > 0: lets Send skip the lock when no report waits
 
 	wake  chan struct{}   // capacity 1: something was queued or stop was called; set while an event goroutine runs
 	after <-chan struct{} // the supervisor's end, awaited before done closes
@@ -157,7 +156,7 @@ func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
 func (d *dispatcher) start() {
 	d.mu.Lock()
 	d.enabled = true
-	if d.head < len(d.queue) || d.stopping {
+	if d.queue.len() > 0 || d.stopping {
 		d.launchLocked()
 	}
 	d.mu.Unlock()
@@ -189,7 +188,7 @@ func (d *dispatcher) post(ev event) {
 		d.dropBytes += len(ev.msg.Data)
 		d.anyDrops.Store(true)
 	}
-	d.queue = append(d.queue, ev)
+	d.queue.push(ev)
 	d.launchLocked()
 	d.mu.Unlock()
 }
@@ -206,17 +205,14 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-ch
 	for over := false; ; {
 		d.mu.Lock()
 		if over || d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
-			d.queue = append(d.queue, event{kind: evMessage, msg: m, buf: buf})
+			d.queue.push(event{kind: evMessage, msg: m, buf: buf})
 			d.msgs++
 			d.msgBytes += len(m.Data)
 			d.launchLocked()
 			d.mu.Unlock()
 			return true
 		}
-		if d.space == nil {
-			d.space = make(chan struct{})
-		}
-		space := d.space
+		space := d.space.wait()
 		d.mu.Unlock()
 		stalls.Add(1) // odd: stalled
 		select {
@@ -261,10 +257,7 @@ func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes 
 			checked = true
 			continue
 		}
-		if d.dropRoom == nil {
-			d.dropRoom = make(chan struct{})
-		}
-		room := d.dropRoom
+		room := d.dropRoom.wait()
 		d.mu.Unlock()
 		select {
 		case <-room:
@@ -294,9 +287,7 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 	var linger *time.Timer
 	for {
 		d.mu.Lock()
-		if d.head == len(d.queue) {
-			d.queue = d.queue[:0]
-			d.head = 0
+		if d.queue.len() == 0 {
 			if d.stopping {
 				d.mu.Unlock()
 				if linger != nil {
@@ -319,35 +310,28 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 			case <-linger.C:
 			}
 			d.mu.Lock()
-			if d.head == len(d.queue) && !d.stopping {
+			if d.queue.len() == 0 && !d.stopping {
 				d.gid.Store(0) // before running is cleared: a new goroutine sets its own
 				d.running = false
-				d.queue, d.wake = nil, nil // an idle client keeps neither
+				d.queue.release() // an idle client keeps neither the queue's slice
+				d.wake = nil      // nor the wake channel
 				d.mu.Unlock()
 				return
 			}
 			d.mu.Unlock()
 			continue
 		}
-		ev := d.queue[d.head]
-		d.queue[d.head] = event{}
-		d.head++
+		ev := d.queue.pop()
 		switch ev.kind {
 		case evMessage:
 			d.msgs--
 			d.msgBytes -= len(ev.msg.Data)
-			if d.space != nil {
-				close(d.space)
-				d.space = nil
-			}
+			d.space.free()
 		case evDrop:
 			d.drops--
 			d.dropBytes -= len(ev.msg.Data)
 			d.anyDrops.Store(d.drops > 0)
-			if d.dropRoom != nil {
-				close(d.dropRoom)
-				d.dropRoom = nil
-			}
+			d.dropRoom.free()
 		}
 		d.mu.Unlock()
 		d.deliver(ev)

@@ -36,15 +36,14 @@ type sendQueue struct {
 	maxBytes int
 	overflow Overflow
 
-	mu       sync.Mutex // guards every field below
-	items    []queued   // items[head:] are queued, oldest first
-	head     int
-	bytes    int // of the queued messages, the one in flight excluded
+	mu       sync.Mutex   // guards every field below
+	items    fifo[queued] // oldest first
+	bytes    int          // of the queued messages, the one in flight excluded
 	nextSeq  uint64
-	inFlight bool          // items[head] is being written: it no longer counts against the limits
-	flight   int           // its size, while in flight
-	closed   error         // non-nil once the queue refuses new messages
-	room     chan struct{} // made when a sender waits for room, closed (and cleared) when room frees up
+	inFlight bool  // items[head] is being written: it no longer counts against the limits
+	flight   int   // its size, while in flight
+	closed   error // non-nil once the queue refuses new messages
+	room     room  // senders waiting for room
 	waiters  []*flushWaiter
 	ttls     int       // queued messages with an expiry
 	earliest time.Time // no queued message expires before it (a lower bound)
@@ -82,7 +81,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 		}
 		if q.fitsLocked(len(m.Data)) {
 			q.nextSeq++
-			q.items = append(q.items, queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
+			q.items.push(queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
 			if !expires.IsZero() {
 				q.ttls++
 				if q.earliest.IsZero() || expires.Before(q.earliest) {
@@ -98,11 +97,11 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 		case OverflowDropOldest:
 			evicted := false
 			for {
-				first := q.head
+				first := 0
 				if q.inFlight {
 					first++
 				}
-				if first >= len(q.items) || q.fitsLocked(len(m.Data)) {
+				if first >= q.items.len() || q.fitsLocked(len(m.Data)) {
 					break
 				}
 				q.drop(q.removeLocked(first, ErrQueueFull).msg, ErrQueueFull)
@@ -126,10 +125,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				mayWait = true
 				continue
 			}
-			if q.room == nil {
-				q.room = make(chan struct{})
-			}
-			room := q.room
+			room := q.room.wait()
 			q.mu.Unlock()
 			select {
 			case <-room:
@@ -150,7 +146,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 // returns, so it must not hold up a sender that keeps within the limits.
 // q.mu must be held.
 func (q *sendQueue) countedLocked() (n, bytes int) {
-	n = len(q.items) - q.head
+	n = q.items.len()
 	if q.inFlight {
 		n--
 	}
@@ -164,29 +160,14 @@ func (q *sendQueue) fitsLocked(size int) bool {
 	return n < q.maxMsgs && bytes+size <= q.maxBytes
 }
 
-// removeLocked takes items[i] out of the queue, reporting reason to the
-// flush waiters that cover it. q.mu must be held.
+// removeLocked takes the i-th oldest message out of the queue (never the
+// one in flight), reporting reason to the flush waiters that cover it. q.mu
+// must be held.
 func (q *sendQueue) removeLocked(i int, reason error) queued {
-	it := q.items[i]
-	switch i {
-	case q.head: // the oldest: advance
-		q.items[i] = queued{}
-		q.head++
-	case q.head + 1: // the oldest after the one in flight: move that one up
-		q.items[i] = q.items[q.head]
-		q.items[q.head] = queued{}
-		q.head++
-	default:
-		copy(q.items[i:], q.items[i+1:])
-		q.items[len(q.items)-1] = queued{}
-		q.items = q.items[:len(q.items)-1]
-	}
+	it := q.items.removeAt(i)
 	q.bytes -= len(it.msg.Data)
 	if !it.expires.IsZero() {
 		q.ttls--
-	}
-	if !q.inFlight {
-		q.compactLocked()
 	}
 	q.left(it.seq, reason)
 	return it
@@ -209,38 +190,27 @@ func (q *sendQueue) expireLocked() {
 	if q.ttls == 0 || now.Before(q.earliest) {
 		return
 	}
-	first := q.head
+	first := 0
 	if q.inFlight {
 		first++
 	}
-	var expired []queued
-	kept := first
 	q.earliest = time.Time{}
-	for i := first; i < len(q.items); i++ {
-		it := q.items[i]
-		if e := it.expires; !e.IsZero() {
-			if !now.Before(e) {
-				expired = append(expired, it)
-				continue
-			}
-			if q.earliest.IsZero() || e.Before(q.earliest) {
-				q.earliest = e
-			}
+	expired := q.items.removeFunc(first, func(it *queued) bool {
+		e := it.expires
+		if e.IsZero() {
+			return false
 		}
-		q.items[kept] = it
-		kept++
-	}
-	if len(expired) == 0 {
-		return
-	}
-	clear(q.items[kept:])
-	q.items = q.items[:kept]
+		if !now.Before(e) {
+			return true
+		}
+		if q.earliest.IsZero() || e.Before(q.earliest) {
+			q.earliest = e
+		}
+		return false
+	})
 	for _, it := range expired {
 		q.bytes -= len(it.msg.Data)
 		q.ttls--
-	}
-	if !q.inFlight {
-		q.compactLocked()
 	}
 	for _, it := range expired {
 		q.left(it.seq, ErrExpired)
@@ -256,8 +226,8 @@ func (q *sendQueue) nextExpiry() (time.Time, bool) {
 	if q.ttls == 0 {
 		return next, false
 	}
-	for _, it := range q.items[q.head:] {
-		if !it.expires.IsZero() && (next.IsZero() || it.expires.Before(next)) {
+	for i := range q.items.len() {
+		if it := q.items.at(i); !it.expires.IsZero() && (next.IsZero() || it.expires.Before(next)) {
 			next = it.expires
 		}
 	}
@@ -269,8 +239,8 @@ func (q *sendQueue) nextExpiry() (time.Time, bool) {
 func (q *sendQueue) left(seq uint64, reason error) {
 	q.freed()
 	oldest := q.nextSeq + 1
-	if q.head < len(q.items) {
-		oldest = q.items[q.head].seq
+	if q.items.len() > 0 {
+		oldest = q.items.at(0).seq
 	}
 	keep := q.waiters[:0]
 	for _, w := range q.waiters {
@@ -291,10 +261,7 @@ func (q *sendQueue) left(seq uint64, reason error) {
 
 // freed wakes the senders waiting for room. q.mu must be held.
 func (q *sendQueue) freed() {
-	if q.room != nil {
-		close(q.room)
-		q.room = nil
-	}
+	q.room.free()
 }
 
 // signal wakes the supervisor; signals coalesce, and the supervisor checks
@@ -312,14 +279,14 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	if q.head == len(q.items) {
+	if q.items.len() == 0 {
 		return Message{}, false
 	}
 	q.inFlight = true
-	q.flight = len(q.items[q.head].msg.Data)
+	q.flight = len(q.items.at(0).msg.Data)
 	q.bytes -= q.flight
 	q.freed() // it no longer counts: a blocked sender may fit now
-	return q.items[q.head].msg, true
+	return q.items.at(0).msg, true
 }
 
 // settle ends the write of the in-flight message: written removes it and
@@ -335,28 +302,12 @@ func (q *sendQueue) settle(written bool) queued {
 		return queued{}
 	}
 	q.flight = 0
-	it := q.items[q.head]
-	q.items[q.head] = queued{}
-	q.head++
+	it := q.items.pop()
 	if !it.expires.IsZero() {
 		q.ttls--
 	}
-	q.compactLocked()
 	q.left(it.seq, nil)
 	return it
-}
-
-// compactLocked reclaims the slots before head. q.mu must be held.
-func (q *sendQueue) compactLocked() {
-	if q.head == len(q.items) {
-		q.items = q.items[:0]
-		q.head = 0
-	} else if q.head > 64 && q.head*2 > len(q.items) {
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items = q.items[:n]
-		q.head = 0
-	}
 }
 
 // flushWait registers a waiter for everything queued now; nil when the queue
@@ -365,7 +316,7 @@ func (q *sendQueue) flushWait() *flushWaiter {
 	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.head == len(q.items) {
+	if q.items.len() == 0 {
 		return nil
 	}
 	w := &flushWaiter{seq: q.nextSeq, done: make(chan struct{})}
@@ -408,15 +359,14 @@ func (q *sendQueue) close(err error) []Message {
 	}
 	q.expireLocked()
 	var out []Message
-	for q.head < len(q.items) {
-		it := q.items[q.head]
-		q.items[q.head] = queued{}
-		q.head++
+	for q.items.len() > 0 {
+		it := q.items.pop()
 		q.bytes -= len(it.msg.Data)
 		out = append(out, it.msg)
 		q.left(it.seq, err)
 	}
-	q.items, q.head, q.ttls, q.earliest = nil, 0, 0, time.Time{}
+	q.items.release()
+	q.ttls, q.earliest = 0, time.Time{}
 	q.mu.Unlock()
 	return out
 }
@@ -436,7 +386,7 @@ func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	return len(q.items) - q.head, q.bytes + q.flight
+	return q.items.len(), q.bytes + q.flight
 }
 
 // buffered returns the bytes queued, the in-flight message included.
@@ -452,5 +402,5 @@ func (q *sendQueue) length() int {
 	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items) - q.head
+	return q.items.len()
 }

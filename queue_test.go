@@ -96,7 +96,7 @@ func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
 	waitUntil(t, "the sender to wait for room", wait, func() bool {
 		c.queue.mu.Lock()
 		defer c.queue.mu.Unlock()
-		return c.queue.room != nil
+		return c.queue.room.waiting()
 	})
 	c.Close()
 	if err := <-blocked; !errors.Is(err, ErrClosed) {
