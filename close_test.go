@@ -344,6 +344,9 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.waitKind("open", 1, wait)
+		// The client may see its 101 before the server registers the
+		// connection that DropAll drops.
+		srv.WaitFor("the connection registered", wait, func(s *testServer) bool { return len(s.conns) == 1 })
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		srv.DropAll()
 		if ce := awaitClose(t, seen); ce.Code != -1 {
