@@ -333,6 +333,18 @@ func (c *Client) awaitSupervisor(ctx context.Context) {
 // State returns the connection state.
 func (c *Client) State() State { return State(c.state.Load()) }
 
+// Subprotocol returns the subprotocol the server chose for the open
+// connection (see websocket.DialOptions.Subprotocols), or "" when it chose
+// none or no connection is open: before the first open, while
+// reconnecting, and once the connection has ended. Each connection's
+// choice is also in its OpenEvent.
+func (c *Client) Subprotocol() string {
+	if cn := c.current.Load(); cn != nil && !cn.isDead() {
+		return cn.subprotocol
+	}
+	return ""
+}
+
 // BufferedAmount returns the number of bytes queued and not yet written, the
 // message being written included (the browser's bufferedAmount).
 func (c *Client) BufferedAmount() int { return c.queue.buffered() }
