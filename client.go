@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -112,6 +113,11 @@ type Client struct {
 	fromCallback bool            // Shutdown was called on the event goroutine
 	err          error           // the permanent cause, nil after Close
 	abandoned    int             // messages dropped by the user's Close
+
+	// What Shutdown closes the connection with: CloseWith's code and
+	// reason, else 1000 and none.
+	closeCode   websocket.StatusCode
+	closeReason string
 }
 
 // New checks the URL (ws, wss, http or https) and every option, and returns a
@@ -207,6 +213,55 @@ func (c *Client) Close() error {
 // runs it: it stops everything else and returns, and the event goroutine
 // ends once the callback returns. Later calls wait likewise and return nil.
 func (c *Client) Shutdown(ctx context.Context) error {
+	return c.shutdown(ctx, websocket.StatusNormalClosure, "")
+}
+
+// CloseWith is Shutdown, closing the open connection with code and reason
+// instead of 1000 and no reason: the server's close frame carries exactly
+// them, and so does the final OnClose (with a nil Err). Use it to tell the
+// server why the client leaves, as the browser's close(code, reason) does.
+//
+// code must be 1000 (StatusNormalClosure) or in 3000-4999 (3000-3999 are
+// registered with IANA, 4000-4999 are free for applications); the other
+// codes are the protocol's own. reason must be valid UTF-8 of at most 123
+// bytes (what fits in a close frame). Otherwise CloseWith returns an error
+// wrapping ErrInvalidClose and does nothing else: the client goes on.
+//
+// Only the first of Close, Shutdown and CloseWith chooses the code; later
+// calls wait for the client to stop and return nil, as with Shutdown. When
+// no connection is open (before Start, while dialing, or between
+// connections) there is no close frame to carry code and reason: the
+// client stops, no OnClose follows (the last one, if any, was for the
+// connection that had already ended, with Reconnect true) and CloseWith
+// returns as Shutdown does: nil, or the abandoned messages. The rules for
+// calls from inside a callback are Shutdown's.
+func (c *Client) CloseWith(ctx context.Context, code websocket.StatusCode, reason string) error {
+	if err := checkClose(code, reason); err != nil {
+		return err
+	}
+	return c.shutdown(ctx, code, reason)
+}
+
+// checkClose checks CloseWith's code and reason.
+func checkClose(code websocket.StatusCode, reason string) error {
+	if code != websocket.StatusNormalClosure && (code < 3000 || code > 4999) {
+		return fmt.Errorf("%w: code %d is neither 1000 nor in 3000-4999", ErrInvalidClose, code)
+	}
+	if len(reason) > maxCloseReason {
+		return fmt.Errorf("%w: the reason is %d bytes long, more than %d", ErrInvalidClose, len(reason), maxCloseReason)
+	}
+	if !utf8.ValidString(reason) {
+		return fmt.Errorf("%w: the reason is not valid UTF-8", ErrInvalidClose)
+	}
+	return nil
+}
+
+// maxCloseReason is the longest close reason, in bytes: a control frame's
+// payload is at most 125 bytes, two of them the code.
+const maxCloseReason = 123
+
+// shutdown is Shutdown, closing an open connection with code and reason.
+func (c *Client) shutdown(ctx context.Context, code websocket.StatusCode, reason string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -222,6 +277,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	}
 	c.closing = true
 	c.drain, c.fromCallback = ctx, inCallback
+	c.closeCode, c.closeReason = code, reason
 	started := c.started
 	c.mu.Unlock()
 
@@ -277,6 +333,18 @@ func (c *Client) awaitSupervisor(ctx context.Context) {
 
 // State returns the connection state.
 func (c *Client) State() State { return State(c.state.Load()) }
+
+// Subprotocol returns the subprotocol the server chose for the open
+// connection (see websocket.DialOptions.Subprotocols), or "" when it chose
+// none or no connection is open: before the first open, while
+// reconnecting, and once the connection has ended. Each connection's
+// choice is also in its OpenEvent.
+func (c *Client) Subprotocol() string {
+	if cn := c.current.Load(); cn != nil && !cn.isDead() {
+		return cn.subprotocol
+	}
+	return ""
+}
 
 // BufferedAmount returns the number of bytes queued and not yet written, the
 // message being written included (the browser's bufferedAmount).
@@ -519,7 +587,7 @@ loop:
 			if c.reconnect.Swap(false) {
 				requested = true
 				if !cn.isDead() {
-					answered = cn.closeGracefully()
+					answered = cn.closeGracefully(websocket.StatusNormalClosure, "")
 				}
 				break loop
 			}
@@ -567,7 +635,7 @@ loop:
 	var end connEnd
 	switch {
 	case c.stop.Err() != nil:
-		end = connEnd{user: true, event: CloseEvent{Code: websocket.StatusNormalClosure}}
+		end = connEnd{user: true, event: c.userCloseEvent()}
 	case requested:
 		end = connEnd{requested: true, cause: ErrReconnectRequested,
 			event: CloseEvent{Code: websocket.StatusNormalClosure, Err: ErrReconnectRequested}}
@@ -601,12 +669,14 @@ func (c *Client) askConfirm(cn *connection, cf *confirmer, retry bool) {
 }
 
 // drainAndClose writes what is queued while Shutdown's ctx allows, then
-// closes cn with 1000; it reports whether the peer answered the close.
+// closes cn with Shutdown's code and reason (1000 and none, unless
+// CloseWith); it reports whether the peer answered the close.
 // opened tells whether OnOpen has returned; if not, it waits for it, unless
 // Shutdown was called from a callback (which may be that very OnOpen).
 func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool {
 	c.mu.Lock()
 	ctx, fromCallback := c.drain, c.fromCallback
+	code, reason := c.closeCode, c.closeReason
 	c.mu.Unlock()
 	if !opened && !fromCallback {
 		select {
@@ -639,7 +709,15 @@ func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool 
 	if cn.isDead() {
 		return false
 	}
-	return cn.closeGracefully()
+	return cn.closeGracefully(code, reason)
+}
+
+// userCloseEvent is the close event of a connection the user's Close,
+// Shutdown or CloseWith ended: their code and reason, no error.
+func (c *Client) userCloseEvent() CloseEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CloseEvent{Code: c.closeCode, Reason: c.closeReason}
 }
 
 // classify turns a dead connection's cause into its close event.

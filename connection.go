@@ -268,10 +268,11 @@ func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []b
 
 var errConnGone = errors.New("connection closed")
 
-// closeGracefully sends close 1000 and waits for the peer's answer at most
-// closeHandshakeTimeout; then the socket is simply closed. It reports
-// whether the peer answered: it then has read everything written before.
-func (cn *connection) closeGracefully() (answered bool) {
+// closeGracefully sends a close frame with code and reason and waits for
+// the peer's answer at most closeHandshakeTimeout; then the socket is simply
+// closed. It reports whether the peer answered: it then has read everything
+// written before.
+func (cn *connection) closeGracefully(code websocket.StatusCode, reason string) (answered bool) {
 	fired := make(chan struct{})
 	t := time.AfterFunc(closeHandshakeTimeout, func() {
 		defer close(fired)
@@ -279,7 +280,7 @@ func (cn *connection) closeGracefully() (answered bool) {
 			_ = cn.ws.CloseNow()
 		}
 	})
-	err := cn.ws.Close(websocket.StatusNormalClosure, "")
+	err := cn.ws.Close(code, reason)
 	if !t.Stop() {
 		<-fired
 		return false

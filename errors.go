@@ -67,6 +67,11 @@ var (
 	ErrInCallback = errors.New("resilientws: called from inside a callback")
 )
 
+// ErrInvalidClose is wrapped by the error CloseWith returns for a close code
+// other than 1000 and 3000-4999, or a reason longer than 123 bytes or not
+// valid UTF-8; the error says which.
+var ErrInvalidClose = errors.New("resilientws: invalid close code or reason")
+
 // HandshakeError reports a non-101 answer to the WebSocket upgrade request.
 //
 // By default a 4xx status other than 408 and 429 stops the client (a wrong

@@ -54,11 +54,13 @@ type CloseEvent struct {
 	// OpenEvent.
 	Connection int
 	// Code is the status from the peer's close frame, 1000 after the user's
-	// own Close or when Reconnect replaced the connection (Err is then
+	// own Close or Shutdown (CloseWith's code after CloseWith) or when
+	// Reconnect replaced the connection (Err is then
 	// ErrReconnectRequested), 1009 after a local read-limit overflow, and
 	// 1006 (StatusAbnormalClosure) when no close frame came.
 	Code websocket.StatusCode
-	// Reason is the reason from the close frame, if any.
+	// Reason is the reason from the close frame, if any (CloseWith's after
+	// CloseWith).
 	Reason string
 	// Err is why the connection ended; nil after the user's own Close.
 	Err error

@@ -409,6 +409,24 @@ func WithHeader(h http.Header) Option {
 // *http.Transport (a tracing wrapper, say) is used as is: the TCP
 // connection cannot be recorded, and a close handshake with a dead peer then
 // takes coder/websocket's own bound (up to about 10 s) instead of a second.
+//
+// Proxies: the default transport finds its proxy with
+// http.ProxyFromEnvironment, from HTTP_PROXY (for ws://), HTTPS_PROXY (for
+// wss://) and NO_PROXY, or their lower-case forms. A wss:// connection is
+// tunnelled with CONNECT; for ws:// the upgrade request itself goes to the
+// proxy, which some proxies do not pass on, so prefer wss:// behind one.
+// net/http reads these variables once per process, at its first use, and
+// never proxies localhost or loopback addresses. A transport of your own
+// uses its own Proxy field, where nil means no proxy: set it to
+// http.ProxyFromEnvironment, or to http.ProxyURL for a fixed proxy.
+//
+// Certificates: wss:// checks the server's certificate against the
+// system's roots, which crypto/x509 loads once per process. On Unix
+// systems other than macOS, SSL_CERT_FILE and SSL_CERT_DIR replace the
+// system's certificate file and directories, so a private CA can be
+// trusted without code. Otherwise set the transport's TLSClientConfig:
+// RootCAs for a private CA, Certificates for a client certificate (mutual
+// TLS), as the examples show.
 func WithDialOptions(d *websocket.DialOptions) Option {
 	return optionFunc(func(o *options) error {
 		if d == nil {

@@ -1,0 +1,372 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// closeSeen makes srv echo on every connection, recording what it reads,
+// and report how each connection ended: the close frame it got, or Code -1
+// when none came.
+func closeSeen(srv *testServer) <-chan websocket.CloseError {
+	seen := make(chan websocket.CloseError, 16)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				var ce websocket.CloseError
+				if !errors.As(err, &ce) {
+					ce.Code = -1
+				}
+				seen <- ce
+				return
+			}
+			srv.record(Message{Type: typ, Data: data})
+			if err := c.Write(ctx, typ, data); err != nil {
+				seen <- websocket.CloseError{Code: -1}
+				return
+			}
+		}
+	})
+	return seen
+}
+
+// awaitClose returns the next close the server saw.
+func awaitClose(t *testing.T, seen <-chan websocket.CloseError) websocket.CloseError {
+	t.Helper()
+	select {
+	case ce := <-seen:
+		return ce
+	case <-time.After(wait):
+		t.Fatal("the server's connection did not end")
+		return websocket.CloseError{}
+	}
+}
+
+// awaitDone waits for the client to stop.
+func awaitDone(t *testing.T, c *Client) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("the client did not stop")
+	}
+}
+
+// checkFinalClose checks that the only close event is a final one with code
+// and reason and no error.
+func checkFinalClose(t *testing.T, r *recorder, code websocket.StatusCode, reason string) {
+	t.Helper()
+	cl := r.of("close")
+	if len(cl) != 1 {
+		t.Fatalf("close events %v, want one", cl)
+	}
+	if e := cl[0].close; e.Code != code || e.Reason != reason || e.Err != nil || e.Reconnect {
+		t.Fatalf("OnClose got %+v, want code %d, reason %q, no error, no reconnect", e, code, reason)
+	}
+}
+
+func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
+	longest := strings.Repeat("é", 61) + "!" // 123 bytes
+	for _, tc := range []struct {
+		name   string
+		code   websocket.StatusCode
+		reason string
+	}{
+		{"1000 without a reason", websocket.StatusNormalClosure, ""},
+		{"3000", 3000, "unauthorized"},
+		{"4999 with the longest reason", 4999, longest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t)
+			seen := closeSeen(srv)
+			r := newRecorder(t)
+			c := r.newClient(srv.URL(), fastBackoff())
+			for _, s := range []string{"a", "b", "c"} {
+				if err := c.SendText(context.Background(), s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.waitKind("open", 1, wait)
+			if err := c.CloseWith(context.Background(), tc.code, tc.reason); err != nil {
+				t.Fatalf("CloseWith = %v", err)
+			}
+			if got := serverText(srv.Received()); !equal(got, []string{"a", "b", "c"}) {
+				t.Fatalf("the server got %v before the close, want the queue drained", got)
+			}
+			if ce := awaitClose(t, seen); ce.Code != tc.code || ce.Reason != tc.reason {
+				t.Fatalf("the server saw close %d %q, want %d %q", ce.Code, ce.Reason, tc.code, tc.reason)
+			}
+			checkFinalClose(t, r, tc.code, tc.reason)
+			if c.State() != StateClosed || c.Err() != nil {
+				t.Fatalf("after CloseWith: state %s, err %v", c.State(), c.Err())
+			}
+		})
+	}
+}
+
+func TestCloseWithRefusesBadCodesAndReasonsAndGoesOn(t *testing.T) {
+	bad := []struct {
+		code   websocket.StatusCode
+		reason string
+	}{
+		{-1, ""}, {0, ""}, {999, ""},
+		{websocket.StatusGoingAway, ""}, {websocket.StatusNoStatusRcvd, ""},
+		{websocket.StatusAbnormalClosure, ""}, {websocket.StatusInternalError, ""},
+		{websocket.StatusTLSHandshake, ""}, {2999, ""}, {5000, ""}, {65535, ""},
+		{4000, strings.Repeat("x", 124)},
+		{4000, strings.Repeat("é", 62)}, // 124 bytes in 62 characters
+		{4000, "bad \xff byte"},
+		{websocket.StatusNormalClosure, "\xc3"}, // a cut-off "é"
+	}
+	srv := newTestServer(t)
+	seen := closeSeen(srv)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	check := func(when string) {
+		t.Helper()
+		for _, b := range bad {
+			err := c.CloseWith(context.Background(), b.code, b.reason)
+			if !errors.Is(err, ErrInvalidClose) {
+				t.Fatalf("%s: CloseWith(%d, %q) = %v, want ErrInvalidClose", when, b.code, b.reason, err)
+			}
+		}
+	}
+	check("before Start")
+	if err := c.Start(); err != nil {
+		t.Fatalf("Start after refused CloseWiths = %v", err)
+	}
+	r.waitKind("open", 1, wait)
+	check("while open")
+	if c.State() != StateOpen {
+		t.Fatalf("state %s after refused CloseWiths, want OPEN", c.State())
+	}
+	if err := c.SendText(context.Background(), "still here"); err != nil {
+		t.Fatal(err)
+	}
+	if m := r.waitMessages(1, wait); string(m[0].msg.Data) != "still here" {
+		t.Fatalf("echo %q", m[0].msg.Data)
+	}
+	if cl := r.of("close"); len(cl) != 0 || srv.Accepted() != 1 {
+		t.Fatalf("close events %v and %d connections after refused CloseWiths, want none and 1", cl, srv.Accepted())
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ce := awaitClose(t, seen); ce.Code != websocket.StatusNormalClosure {
+		t.Fatalf("the server saw close %d after Close, want 1000", ce.Code)
+	}
+}
+
+func TestCloseWithErrorSaysWhatIsWrong(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct {
+		code   websocket.StatusCode
+		reason string
+		want   string
+	}{
+		{1001, "", "code 1001 is neither 1000 nor in 3000-4999"},
+		{4000, strings.Repeat("x", 200), "200 bytes long, more than 123"},
+		{4000, "\xff", "not valid UTF-8"},
+	} {
+		err := c.CloseWith(context.Background(), tc.code, tc.reason)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "resilientws: ") {
+			t.Errorf("CloseWith(%d, %d bytes) = %v, want it to say %q", tc.code, len(tc.reason), err, tc.want)
+		}
+	}
+}
+
+func TestCloseWithBeforeStart(t *testing.T) {
+	t.Run("nothing queued", func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/")
+		if err := c.CloseWith(context.Background(), 4000, "never started"); err != nil {
+			t.Fatalf("CloseWith before Start = %v, want nil", err)
+		}
+		awaitDone(t, c)
+		if c.State() != StateClosed || c.Err() != nil {
+			t.Fatalf("state %s, err %v", c.State(), c.Err())
+		}
+		if ev := r.all(); len(ev) != 0 {
+			t.Fatalf("events %v, want none: no connection ever opened", ev)
+		}
+		if err := c.Start(); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Start after CloseWith = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("messages queued", func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/")
+		if err := c.SendText(context.Background(), "unsent"); err != nil {
+			t.Fatal(err)
+		}
+		err := c.CloseWith(context.Background(), 4000, "never started")
+		if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
+			t.Fatalf("CloseWith before Start with a queued message = %v, want it abandoned", err)
+		}
+		if d := r.of("drop"); len(d) != 1 || !errors.Is(d[0].err, ErrClosed) || len(r.of("close")) != 0 {
+			t.Fatalf("events %s, want one drop and no close", r.summary())
+		}
+	})
+}
+
+func TestCloseWithTwice(t *testing.T) {
+	t.Run("one after the other", func(t *testing.T) {
+		srv := newTestServer(t)
+		seen := closeSeen(srv)
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitKind("open", 1, wait)
+		if err := c.CloseWith(context.Background(), 4001, "first"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CloseWith(context.Background(), 4002, "second"); err != nil {
+			t.Fatalf("second CloseWith = %v, want nil", err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close after CloseWith = %v, want nil", err)
+		}
+		if err := c.CloseWith(context.Background(), 1, "bad"); !errors.Is(err, ErrInvalidClose) {
+			t.Fatalf("a bad CloseWith after the close = %v, want ErrInvalidClose", err)
+		}
+		if ce := awaitClose(t, seen); ce.Code != 4001 || ce.Reason != "first" {
+			t.Fatalf("the server saw %d %q, want the first call's 4001 \"first\"", ce.Code, ce.Reason)
+		}
+		checkFinalClose(t, r, 4001, "first")
+	})
+	t.Run("at the same time", func(t *testing.T) {
+		srv := newTestServer(t)
+		seen := closeSeen(srv)
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitKind("open", 1, wait)
+		errs := make(chan error, 2)
+		for _, code := range []websocket.StatusCode{4001, 4002} {
+			go func() { errs <- c.CloseWith(context.Background(), code, "racing") }()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("CloseWith = %v", err)
+			}
+		}
+		ce := awaitClose(t, seen)
+		if (ce.Code != 4001 && ce.Code != 4002) || ce.Reason != "racing" {
+			t.Fatalf("the server saw %d %q", ce.Code, ce.Reason)
+		}
+		checkFinalClose(t, r, ce.Code, "racing") // the same call won both
+	})
+}
+
+func TestCloseWithFromInsideCallbacks(t *testing.T) {
+	for _, where := range []string{"OnOpen", "OnMessage"} {
+		t.Run(where, func(t *testing.T) {
+			srv := newTestServer(t)
+			seen := closeSeen(srv)
+			r := newRecorder(t)
+			returned := make(chan error, 1)
+			closeNow := func() {
+				returned <- r.client.CloseWith(context.Background(), 4003, "from "+where)
+			}
+			// These replace the recorder's own callback: record, then close.
+			opt := OnOpen(func(e OpenEvent) { r.add(rec{kind: "open", open: e}); closeNow() })
+			if where == "OnMessage" {
+				opt = OnMessage(func(m Message) { r.add(rec{kind: "message", msg: m}); closeNow() })
+			}
+			c := r.newClient(srv.URL(), fastBackoff(), opt)
+			if err := c.SendText(context.Background(), "hi"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-returned:
+				if err != nil {
+					t.Fatalf("CloseWith in %s = %v", where, err)
+				}
+			case <-time.After(wait):
+				t.Fatalf("CloseWith in %s did not return", where)
+			}
+			awaitDone(t, c)
+			if ce := awaitClose(t, seen); ce.Code != 4003 || ce.Reason != "from "+where {
+				t.Fatalf("the server saw %d %q", ce.Code, ce.Reason)
+			}
+			checkFinalClose(t, r, 4003, "from "+where)
+		})
+	}
+}
+
+func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
+	t.Run("never connected", func(t *testing.T) {
+		srv := newTestServer(t)
+		srv.Refuse(http.StatusServiceUnavailable, "")
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitKind("reconnecting", 1, wait)
+		if err := c.CloseWith(context.Background(), 4000, "bye"); err != nil {
+			t.Fatalf("CloseWith = %v, want nil", err)
+		}
+		if cl := r.of("close"); len(cl) != 0 {
+			t.Fatalf("close events %v, want none: no connection ever opened", cl)
+		}
+		if c.State() != StateClosed || c.Err() != nil {
+			t.Fatalf("state %s, err %v", c.State(), c.Err())
+		}
+	})
+	t.Run("between connections", func(t *testing.T) {
+		srv := newTestServer(t)
+		seen := closeSeen(srv)
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitKind("open", 1, wait)
+		// The client may see its 101 before the server registers the
+		// connection that DropAll drops.
+		srv.WaitFor("the connection registered", wait, func(s *testServer) bool { return len(s.conns) == 1 })
+		srv.Refuse(http.StatusServiceUnavailable, "")
+		srv.DropAll()
+		if ce := awaitClose(t, seen); ce.Code != -1 {
+			t.Fatalf("the server saw close %d, want a drop", ce.Code)
+		}
+		r.waitKind("reconnecting", 1, wait)
+		if err := c.CloseWith(context.Background(), 4000, "bye"); err != nil {
+			t.Fatalf("CloseWith = %v, want nil", err)
+		}
+		cl := r.of("close")
+		if len(cl) != 1 || !cl[0].close.Reconnect || cl[0].close.Code != websocket.StatusAbnormalClosure {
+			t.Fatalf("close events %v, want only the dropped connection's (1006, reconnecting)", cl)
+		}
+		if n := srv.Accepted(); n != 1 {
+			t.Fatalf("%d connections, want 1", n)
+		}
+		select {
+		case ce := <-seen:
+			t.Fatalf("the server saw another close: %d %q", ce.Code, ce.Reason)
+		default:
+		}
+	})
+}
