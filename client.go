@@ -384,7 +384,7 @@ func (c *Client) supervise() {
 				return
 			}
 			if delay, err = c.nextDelay(cause); err != nil {
-				c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
+				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
 				return
 			}
 		}
@@ -473,7 +473,7 @@ func permanent(cause error) error {
 	if errors.As(cause, &he) {
 		return cause
 	}
-	return fmt.Errorf("resilientws: not reconnecting: %w", cause)
+	return newFailure(describe(cause)+"; not reconnecting", cause)
 }
 
 func (c *Client) postError(err error) {
@@ -643,10 +643,10 @@ func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool 
 func classify(id int, cause error) connEnd {
 	var ce websocket.CloseError
 	if errors.As(cause, &ce) {
-		err := fmt.Errorf("resilientws: connection %d closed by the server: %w", id, cause)
+		err := newFailure(fmt.Sprintf("connection %d closed by the server with %s", id, closeText(ce)), cause)
 		return connEnd{cause: err, event: CloseEvent{Code: ce.Code, Reason: ce.Reason, Err: err}}
 	}
-	err := fmt.Errorf("resilientws: connection %d lost: %w", id, cause)
+	err := newFailure(fmt.Sprintf("connection %d lost: %s", id, describe(cause)), cause)
 	code := websocket.StatusAbnormalClosure
 	if errors.Is(cause, websocket.ErrMessageTooBig) {
 		code = websocket.StatusMessageTooBig
@@ -670,7 +670,7 @@ func (c *Client) finish(err error, closeEv *CloseEvent) {
 	}
 	reason := ErrClosed
 	if err != nil {
-		reason = fmt.Errorf("%w: %w", ErrClosed, err)
+		reason = newFailure(describe(ErrClosed)+": "+describe(err), ErrClosed, err)
 	}
 	left := c.queue.close(reason)
 	for _, m := range left {

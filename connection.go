@@ -104,6 +104,9 @@ func (cn *connection) readLoop() {
 		typ, data, buf, err := cn.read(&scratch)
 		if err != nil {
 			cn.readErr = err
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				err = newFailure(fmt.Sprintf("a message from the server was larger than the %d-byte read limit", c.opts.readLimit), err)
+			}
 			cn.fail(err)
 			return
 		}
