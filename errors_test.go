@@ -244,6 +244,20 @@ func TestErrorTextGivingUp(t *testing.T) {
 	}
 }
 
+func TestErrorTextMessageTooLarge(t *testing.T) {
+	srv := newTestServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Send(context.Background(), Binary, make([]byte, 2<<20))
+	checkText(t, "Send", err, "resilientws: message of 2097152 bytes is larger than the send queue's 1048576-byte limit")
+	if !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrQueueFull) {
+		t.Errorf("Send = %v, want ErrMessageTooLarge and ErrQueueFull", err)
+	}
+}
+
 // TestErrorTextOfEverySentinel wraps each sentinel as the library does when a
 // connection ends and the client gives up: one prefix, and errors.Is holds.
 func TestErrorTextOfEverySentinel(t *testing.T) {
