@@ -247,7 +247,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	n := c.abandoned
 	c.mu.Unlock()
 	if n > 0 {
-		return fmt.Errorf("resilientws: %d queued message(s) abandoned: %w", n, ErrClosed)
+		return newFailure(fmt.Sprintf("%d queued message(s) abandoned: %s", n, describe(ErrClosed)), ErrClosed)
 	}
 	return nil
 }
@@ -269,7 +269,7 @@ func (c *Client) awaitSupervisor(ctx context.Context) {
 	case <-t.C:
 	}
 	if cn := c.current.Load(); cn != nil {
-		cn.fail(fmt.Errorf("resilientws: shutdown: a write outlived the drain time: %w", ErrClosed))
+		cn.fail(newFailure("shutdown: a write outlived the drain time: "+describe(ErrClosed), ErrClosed))
 	}
 	<-c.supDone
 }
@@ -534,7 +534,7 @@ loop:
 				if _, _, full := c.unconfirmed.pending(); full && cn.stalls.Load()%2 == 0 {
 					// Writing waits for a pong that does not come, and no
 					// heartbeat will replace the connection: do it here.
-					cn.fail(fmt.Errorf("%w: no pong to a delivery confirmation ping within %s", ErrHeartbeatTimeout, cf.timeout))
+					cn.fail(newFailure(fmt.Sprintf("heartbeat timeout: no pong to a delivery confirmation ping within %s", cf.timeout), ErrHeartbeatTimeout))
 				}
 			}
 		case <-cf.due():

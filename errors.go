@@ -187,6 +187,15 @@ func describe(err error) string {
 	return strings.TrimPrefix(peel(err).Error(), prefix)
 }
 
+// describeDial is describe for a dial, where an EOF means no handshake
+// answer rather than no close frame.
+func describeDial(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the server closed TCP before answering the handshake (EOF)"
+	}
+	return describe(err)
+}
+
 // errnoWord describes in plain words a socket error a connection commonly
 // ends with. The list, errnoWords, is in errno.go: Plan 9 has no errnos.
 type errnoWord struct {

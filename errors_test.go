@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -255,6 +257,166 @@ func TestErrorTextMessageTooLarge(t *testing.T) {
 	checkText(t, "Send", err, "resilientws: message of 2097152 bytes is larger than the send queue's 1048576-byte limit")
 	if !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrQueueFull) {
 		t.Errorf("Send = %v, want ErrMessageTooLarge and ErrQueueFull", err)
+	}
+}
+
+func TestErrorTextInsideCallbacks(t *testing.T) {
+	srv := newTestServer(t)
+	type result struct {
+		flush, send error
+		open        OpenEvent
+	}
+	got := make(chan result, 1)
+	var c *Client
+	r := newRecorder(t)
+	c = r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 1<<20, OverflowBlock),
+		OnOpen(func(e OpenEvent) {
+			r.add(rec{kind: "open", open: e}) // this OnOpen replaces the recorder's
+			if e.Connection != 1 {
+				return
+			}
+			var res result
+			res.open = e
+			res.flush = c.Flush(context.Background())
+			if err := c.SendText(context.Background(), "fills the queue"); err != nil {
+				res.send = err
+			} else {
+				res.send = c.SendText(context.Background(), "would wait")
+			}
+			got <- res
+		}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	select {
+	case res = <-got:
+	case <-time.After(wait):
+		t.Fatal("OnOpen did not run")
+	}
+	checkText(t, "Flush in OnOpen", res.flush, "resilientws: Flush: called from inside a callback")
+	checkText(t, "Send in OnOpen", res.send,
+		"resilientws: send queue full: Send would wait for room, and nothing can make any while it waits: called from inside a callback")
+	if !errors.Is(res.flush, ErrInCallback) || !errors.Is(res.send, ErrInCallback) || !errors.Is(res.send, ErrQueueFull) {
+		t.Errorf("Flush = %v, Send = %v: want ErrInCallback (and ErrQueueFull)", res.flush, res.send)
+	}
+	srv.WaitFor("the connection", wait, func(s *testServer) bool { return len(s.conns) == 1 })
+	srv.DropAll()
+	r.waitKind("close", 1, wait)
+	err := res.open.Send(context.Background(), Text, []byte("late"))
+	checkText(t, "OpenEvent.Send after its connection", err, "resilientws: OpenEvent.Send: connection 1 is gone")
+	if !errors.Is(err, ErrNotConnected) {
+		t.Errorf("OpenEvent.Send = %v, want ErrNotConnected", err)
+	}
+	err = OpenEvent{}.Send(context.Background(), Text, []byte("none"))
+	checkText(t, "OpenEvent{}.Send", err, "resilientws: OpenEvent.Send: no connection: client closed")
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("OpenEvent{}.Send = %v, want ErrClosed", err)
+	}
+}
+
+func TestErrorTextDial(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsURL := "ws://" + ln.Addr().String() + "/"
+		ln.Close() // nothing listens there now
+		r := newRecorder(t)
+		c := r.newClient(wsURL, fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitKind("error", 1, wait).err
+		checkText(t, "OnError", e, "resilientws: dial "+wsURL+": the connection was refused (ECONNREFUSED)")
+		if !errors.Is(e, syscall.ECONNREFUSED) {
+			t.Errorf("errors.Is(ECONNREFUSED) fails on %v", e)
+		}
+	})
+	t.Run("hook", func(t *testing.T) {
+		down := errors.New("token service down")
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/", fastBackoff(), WithDialHook(func(context.Context, int) (string, http.Header, error) {
+			return "", nil, down
+		}))
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitKind("error", 1, wait).err
+		checkText(t, "OnError", e, "resilientws: dial hook: token service down")
+		if !errors.Is(e, down) {
+			t.Errorf("errors.Is fails on %v", e)
+		}
+	})
+	t.Run("hook panics", func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/", fastBackoff(), WithDialHook(func(context.Context, int) (string, http.Header, error) {
+			panic("no token")
+		}))
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitKind("error", 1, wait).err
+		checkText(t, "OnError", e, "resilientws: dial hook: WithDialHook callback panicked: no token")
+		var pe *PanicError
+		if !errors.As(e, &pe) {
+			t.Errorf("errors.As(*PanicError) fails on %v", e)
+		}
+	})
+	t.Run("redirect loop", func(t *testing.T) {
+		wsURL := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+			http.Redirect(w, r, r.URL.Path, http.StatusFound)
+		})
+		r := newRecorder(t)
+		c := r.newClient(wsURL, fastBackoff())
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitKind("error", 1, wait).err
+		checkText(t, "OnError", e, fmt.Sprintf("resilientws: dial %s: stopped after %d redirects", wsURL, maxRedirects))
+		if !errors.Is(e, errTooManyRedirects) {
+			t.Errorf("errors.Is(errTooManyRedirects) fails on %v", e)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		srv := resilientwstest.NewServer()
+		t.Cleanup(srv.Close)
+		srv.Hang()
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		e := r.waitKind("error", 1, wait).err
+		checkText(t, "OnError", e, "resilientws: dial "+srv.URL()+": no handshake within 50ms")
+		if !errors.Is(e, context.DeadlineExceeded) {
+			t.Errorf("errors.Is(DeadlineExceeded) fails on %v", e)
+		}
+	})
+}
+
+func TestErrorTextClose(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
+	if err := c.SendText(context.Background(), "never sent"); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Close()
+	checkText(t, "Close", err, "resilientws: 1 queued message(s) abandoned: client closed")
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestErrorTextNew(t *testing.T) {
+	_, err := New("ws://127.0.0.1:1/", WithAppHeartbeat(time.Second, time.Second, Message{Type: MessageType(7)}, func(Message) bool { return true }))
+	checkText(t, "New", err, "resilientws: WithAppHeartbeat: ping: invalid message type 7 (want Text or Binary)")
+	_, err = New("ws://[::1")
+	checkText(t, "New", err, `resilientws: invalid URL "ws://[::1": missing ']' in host`)
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Errorf("errors.As(*url.Error) fails on %v", err)
 	}
 }
 

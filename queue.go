@@ -118,7 +118,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				// stack); then look at the queue again.
 				q.mu.Unlock()
 				if err := q.canWait(); err != nil {
-					return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+					return newFailure(describe(ErrQueueFull)+": Send would wait for room, and nothing can make any while it waits: "+describe(err), ErrQueueFull, err)
 				}
 				mayWait = true
 				continue
