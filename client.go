@@ -304,7 +304,7 @@ func (c *Client) shutdown(ctx context.Context, code websocket.StatusCode, reason
 	n := c.abandoned
 	c.mu.Unlock()
 	if n > 0 {
-		return fmt.Errorf("resilientws: %d queued message(s) abandoned: %w", n, ErrClosed)
+		return newFailure(fmt.Sprintf("%d queued message(s) abandoned: %s", n, describe(ErrClosed)), ErrClosed)
 	}
 	return nil
 }
@@ -326,7 +326,7 @@ func (c *Client) awaitSupervisor(ctx context.Context) {
 	case <-t.C:
 	}
 	if cn := c.current.Load(); cn != nil {
-		cn.fail(fmt.Errorf("resilientws: shutdown: a write outlived the drain time: %w", ErrClosed))
+		cn.fail(newFailure("shutdown: a write outlived the drain time: "+describe(ErrClosed), ErrClosed))
 	}
 	<-c.supDone
 }
@@ -453,7 +453,7 @@ func (c *Client) supervise() {
 				return
 			}
 			if delay, err = c.nextDelay(cause); err != nil {
-				c.finish(fmt.Errorf("%w (last error: %w)", err, cause), closeEv)
+				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
 				return
 			}
 		}
@@ -542,7 +542,7 @@ func permanent(cause error) error {
 	if errors.As(cause, &he) {
 		return cause
 	}
-	return fmt.Errorf("resilientws: not reconnecting: %w", cause)
+	return newFailure(describe(cause)+"; not reconnecting", cause)
 }
 
 func (c *Client) postError(err error) {
@@ -605,7 +605,7 @@ loop:
 					// Writing waits for a confirmation that does not come.
 					// The heartbeat would replace a silent peer, but not one
 					// that answers no ping and sends pongs of its own.
-					cn.fail(fmt.Errorf("%w: no pong to %d delivery confirmation ping(s) within %s each", ErrHeartbeatTimeout, unanswered, cf.timeout))
+					cn.fail(newFailure(fmt.Sprintf("heartbeat timeout: no pong to %d delivery confirmation ping(s) within %s each", unanswered, cf.timeout), ErrHeartbeatTimeout))
 				}
 			}
 		case <-cf.due():
@@ -724,10 +724,10 @@ func (c *Client) userCloseEvent() CloseEvent {
 func classify(id int, cause error) connEnd {
 	var ce websocket.CloseError
 	if errors.As(cause, &ce) {
-		err := fmt.Errorf("resilientws: connection %d closed by the server: %w", id, cause)
+		err := newFailure(fmt.Sprintf("connection %d closed by the server with %s", id, closeText(ce)), cause)
 		return connEnd{cause: err, event: CloseEvent{Code: ce.Code, Reason: ce.Reason, Err: err}}
 	}
-	err := fmt.Errorf("resilientws: connection %d lost: %w", id, cause)
+	err := newFailure(fmt.Sprintf("connection %d lost: %s", id, describe(cause)), cause)
 	code := websocket.StatusAbnormalClosure
 	if errors.Is(cause, websocket.ErrMessageTooBig) {
 		code = websocket.StatusMessageTooBig
@@ -751,7 +751,7 @@ func (c *Client) finish(err error, closeEv *CloseEvent) {
 	}
 	reason := ErrClosed
 	if err != nil {
-		reason = fmt.Errorf("%w: %w", ErrClosed, err)
+		reason = newFailure(describe(ErrClosed)+": "+describe(err), ErrClosed, err)
 	}
 	left := c.queue.close(reason)
 	for _, m := range left {

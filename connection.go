@@ -104,6 +104,9 @@ func (cn *connection) readLoop() {
 		typ, data, buf, err := cn.read(&scratch)
 		if err != nil {
 			cn.readErr = err
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				err = newFailure(fmt.Sprintf("a message from the server was larger than the %d-byte read limit", c.opts.readLimit), err)
+			}
 			cn.fail(err)
 			return
 		}
@@ -247,19 +250,28 @@ func (cn *connection) writeTimedOut() {
 // writeDirect writes for OpenEvent.Send, bounded by ctx and the write
 // timeout. A write cut short mid-frame kills the connection.
 func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []byte) error {
+	return cn.writeNow(ctx, "OpenEvent.Send", typ, data)
+}
+
+// writeNow is writeDirect; what names the write in its errors.
+func (cn *connection) writeNow(ctx context.Context, what string, typ MessageType, data []byte) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("resilientws: OpenEvent.Send: %w", err) // before writing: a write cut short kills the connection
+		return newFailure(what+": "+describe(err), err) // before writing: a write cut short kills the connection
 	}
 	if cn.isDead() {
-		return fmt.Errorf("resilientws: OpenEvent.Send: connection %d is gone: %w", cn.id, ErrNotConnected)
+		return newFailure(fmt.Sprintf("%s: connection %d is gone", what, cn.id), ErrNotConnected)
 	}
-	ctx, cancel := context.WithTimeout(ctx, cn.c.opts.writeTimeout)
+	wctx, cancel := context.WithTimeout(ctx, cn.c.opts.writeTimeout)
 	defer cancel()
-	if err := cn.ws.Write(ctx, typ, data); err != nil {
+	if err := cn.ws.Write(wctx, typ, data); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			cn.fail(fmt.Errorf("%w: OpenEvent.Send: %w", ErrWriteTimeout, err))
+			text := fmt.Sprintf("write timeout: %s took longer than %s", what, cn.c.opts.writeTimeout)
+			if ctx.Err() != nil {
+				text = fmt.Sprintf("write timeout: %s outlived its context's deadline", what)
+			}
+			cn.fail(newFailure(text, ErrWriteTimeout, err))
 		}
-		return fmt.Errorf("resilientws: OpenEvent.Send: %w", err)
+		return newFailure(what+": "+describe(err), err)
 	}
 	cn.c.stats.messagesSent.Add(1)
 	cn.c.stats.bytesSent.Add(uint64(len(data)))

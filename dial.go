@@ -21,7 +21,7 @@ import (
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("resilientws: invalid URL %q: %w", raw, err)
+		return newFailure(fmt.Sprintf("invalid URL %q: %s", raw, describe(err)), err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "ws", "wss", "http", "https":
@@ -259,11 +259,11 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 			if stop.Err() != nil {
 				return nil, nil, ErrClosed
 			}
-			return nil, nil, fmt.Errorf("resilientws: dial hook: %w", err)
+			return nil, nil, newFailure("dial hook: "+describe(err), err)
 		}
 		if u != "" {
 			if err := checkURL(u); err != nil {
-				return nil, nil, fmt.Errorf("resilientws: dial hook: %w", err)
+				return nil, nil, newFailure("dial hook: "+describe(err), err)
 			}
 			url = u
 		}
@@ -307,9 +307,9 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 			return nil, nil, ErrClosed
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, fmt.Errorf("resilientws: dial %s: no handshake within %s: %w", url, c.opts.dialTimeout, err)
+			return nil, nil, newFailure(fmt.Sprintf("dial %s: no handshake within %s", url, c.opts.dialTimeout), err)
 		}
-		return nil, nil, fmt.Errorf("resilientws: dial %s: %w", url, err)
+		return nil, nil, newFailure(fmt.Sprintf("dial %s: %s", url, describeDial(err)), err)
 	}
 	ws.SetReadLimit(c.opts.readLimit)
 	return ws, raw, nil

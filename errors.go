@@ -1,12 +1,19 @@
 package resilientws
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Sentinel errors. Test for them with errors.Is: the library wraps them with
@@ -120,6 +127,157 @@ func (e *PanicError) Error() string {
 func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
+}
+
+// prefix begins every error text of the package, once.
+const prefix = "resilientws: "
+
+// failure is an error written for people: its text states what happened in
+// plain words, with one prefix, and Unwrap keeps every cause reachable for
+// errors.Is, errors.As and websocket.CloseStatus.
+type failure struct {
+	text   string
+	causes []error
+}
+
+// newFailure returns an error reading prefix+text that wraps causes.
+func newFailure(text string, causes ...error) error {
+	return &failure{text: prefix + text, causes: causes}
+}
+
+// Error implements error.
+func (e *failure) Error() string { return e.text }
+
+// Unwrap returns the causes.
+func (e *failure) Unwrap() []error { return e.causes }
+
+// describe says in plain words what err means, for the text of an error
+// that wraps it: our own errors without their prefix, a close frame by its
+// code's name, common socket errors by what happened, and anything else
+// without coder/websocket's "failed to ..." layers.
+func describe(err error) string {
+	var (
+		ce  websocket.CloseError
+		dns *net.DNSError
+	)
+	switch {
+	case err == nil:
+		return "no error"
+	case strings.HasPrefix(err.Error(), prefix):
+		return strings.TrimPrefix(err.Error(), prefix)
+	case errors.As(err, &ce):
+		return "the server closed the connection with " + closeText(ce)
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		return "a message from the server was larger than the read limit"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed TCP without a close frame (unexpected EOF)"
+	case errors.Is(err, io.EOF):
+		return "the server closed TCP without a close frame (EOF)"
+	case errors.Is(err, net.ErrClosed):
+		return "the socket was already closed (net.ErrClosed)"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "a socket deadline passed (i/o timeout)"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the deadline passed (context deadline exceeded)"
+	case errors.Is(err, context.Canceled):
+		return "the context was cancelled (context canceled)"
+	case errors.As(err, &dns):
+		return dns.Error()
+	}
+	for _, e := range errnoWords {
+		if errors.Is(err, e.errno) {
+			return e.words
+		}
+	}
+	return strings.TrimPrefix(peel(err).Error(), prefix)
+}
+
+// describeDial is describe for a dial, where an EOF means no handshake
+// answer rather than no close frame.
+func describeDial(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the server closed TCP before answering the handshake (EOF)"
+	}
+	return describe(err)
+}
+
+// errnoWord describes in plain words a socket error a connection commonly
+// ends with. The list, errnoWords, is in errno.go: Plan 9 has no errnos.
+type errnoWord struct {
+	errno error
+	words string
+}
+
+// peel drops the layers that only say what failed from the front of err:
+// coder/websocket's one-phrase "failed to ...: " wrappers and the *url.Error
+// of the handshake request.
+func peel(err error) error {
+	for {
+		if ue, ok := err.(*url.Error); ok {
+			err = ue.Err
+			continue
+		}
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err
+		}
+		outer, ok := strings.CutSuffix(err.Error(), ": "+inner.Error())
+		if !ok || !strings.HasPrefix(outer, "failed to ") || strings.Contains(outer, ": ") {
+			return err
+		}
+		err = inner
+	}
+}
+
+// closeText describes a close frame: its code, the code's name if it has
+// one, and its reason, quoted, if not empty.
+func closeText(ce websocket.CloseError) string {
+	s := strconv.Itoa(int(ce.Code))
+	if name := closeCodeName(ce.Code); name != "" {
+		s += " (" + name + ")"
+	}
+	if ce.Reason != "" {
+		s += " " + strconv.Quote(ce.Reason)
+	}
+	return s
+}
+
+// closeCodeName returns the name of a close code defined by RFC 6455 or
+// registered with IANA, "" for any other.
+func closeCodeName(code websocket.StatusCode) string {
+	switch code {
+	case websocket.StatusNormalClosure:
+		return "normal closure"
+	case websocket.StatusGoingAway:
+		return "going away"
+	case websocket.StatusProtocolError:
+		return "protocol error"
+	case websocket.StatusUnsupportedData:
+		return "unsupported data"
+	case websocket.StatusNoStatusRcvd:
+		return "no status"
+	case websocket.StatusAbnormalClosure:
+		return "abnormal closure"
+	case websocket.StatusInvalidFramePayloadData:
+		return "invalid frame payload data"
+	case websocket.StatusPolicyViolation:
+		return "policy violation"
+	case websocket.StatusMessageTooBig:
+		return "message too big"
+	case websocket.StatusMandatoryExtension:
+		return "mandatory extension"
+	case websocket.StatusInternalError:
+		return "internal error"
+	case websocket.StatusServiceRestart:
+		return "service restart"
+	case websocket.StatusTryAgainLater:
+		return "try again later"
+	case websocket.StatusBadGateway:
+		return "bad gateway"
+	case websocket.StatusTLSHandshake:
+		return "TLS handshake"
+	}
+	return ""
 }
 
 // parseRetryAfter reads a Retry-After header value: delta-seconds or an

@@ -40,7 +40,7 @@ type OpenEvent struct {
 // queued). The write is bounded by ctx and by the write timeout.
 func (e OpenEvent) Send(ctx context.Context, typ MessageType, data []byte) error {
 	if e.conn == nil {
-		return fmt.Errorf("resilientws: OpenEvent.Send: no connection: %w", ErrClosed)
+		return newFailure("OpenEvent.Send: no connection: "+describe(ErrClosed), ErrClosed)
 	}
 	if err := checkType(typ); err != nil {
 		return err

@@ -153,7 +153,7 @@ func (h *heartbeat) beat() {
 		// The socket failed. The reader would notice too, but it may be
 		// held up by OnMessage: do not wait for it (a close frame it read
 		// still wins, in connection.stop).
-		cn.fail(fmt.Errorf("resilientws: heartbeat ping: %w", err))
+		cn.fail(newFailure("heartbeat ping failed: "+describe(err), err))
 		return
 	case cn.c.pongs.Load() != pongs:
 		// Not the pong to this ping, but a pong since: the peer is alive.
@@ -206,8 +206,8 @@ func (h *heartbeat) ping() {
 	}
 	a.at, a.written = livenessOf(cn), cn.c.unconfirmed.mark()
 	a.sentAt = time.Now()
-	if err := cn.writeDirect(context.Background(), a.ping.Type, a.ping.Data); err != nil {
-		cn.fail(fmt.Errorf("resilientws: writing the heartbeat ping: %w", err)) // a no-op if the socket was closed first
+	if err := cn.writeNow(context.Background(), "writing the heartbeat ping", a.ping.Type, a.ping.Data); err != nil {
+		cn.fail(err) // a no-op if the socket was closed first
 		return
 	}
 	a.awaiting = true

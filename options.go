@@ -278,8 +278,8 @@ func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func
 		if interval <= 0 || timeout <= 0 {
 			return fmt.Errorf("WithAppHeartbeat: interval and timeout must be positive (interval %s, timeout %s)", interval, timeout)
 		}
-		if err := checkType(ping.Type); err != nil {
-			return fmt.Errorf("WithAppHeartbeat: ping: %w", err)
+		if checkType(ping.Type) != nil {
+			return fmt.Errorf("WithAppHeartbeat: ping: invalid message type %d (want Text or Binary)", int(ping.Type))
 		}
 		p := Message{Type: ping.Type, Data: bytes.Clone(ping.Data)}
 		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout

@@ -68,7 +68,7 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, e
 // reported through q.drop.
 func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expires time.Time) error {
 	if len(m.Data) > q.maxBytes {
-		return fmt.Errorf("%w (%d bytes, limit %d): %w", ErrMessageTooLarge, len(m.Data), q.maxBytes, ErrQueueFull)
+		return newFailure(fmt.Sprintf("message of %d bytes is larger than the send queue's %d-byte limit", len(m.Data), q.maxBytes), ErrMessageTooLarge, ErrQueueFull)
 	}
 	mayWait := false // canWait has said yes
 	for {
@@ -120,7 +120,7 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				// stack); then look at the queue again.
 				q.mu.Unlock()
 				if err := q.canWait(); err != nil {
-					return fmt.Errorf("%w: Send would wait for room, and nothing can make any while it waits: %w", ErrQueueFull, err)
+					return newFailure(describe(ErrQueueFull)+": Send would wait for room, and nothing can make any while it waits: "+describe(err), ErrQueueFull, err)
 				}
 				mayWait = true
 				continue

@@ -153,7 +153,7 @@ func (c *Client) dropped(m Message, reason error) {
 // called from inside a callback.
 func (c *Client) Flush(ctx context.Context) error {
 	if c.onOwnGoroutine() {
-		return fmt.Errorf("resilientws: Flush: %w", ErrInCallback)
+		return newFailure("Flush: "+describe(ErrInCallback), ErrInCallback)
 	}
 	w := c.queue.flushWait()
 	if w == nil {
@@ -179,7 +179,7 @@ func (c *Client) Flush(ctx context.Context) error {
 		select {
 		case <-w.done:
 			if err := c.queue.waiterErr(w); err != nil {
-				return fmt.Errorf("resilientws: Flush: a message was dropped: %w", err)
+				return newFailure("Flush: a message was dropped: "+describe(err), err)
 			}
 			return nil
 		default:
