@@ -137,7 +137,7 @@
 //
 // Reconnect replaces the live connection at once (its OnClose has code 1000
 // and Err ErrReconnectRequested, with no OnError), or cuts a wait between
-// connections short; neither the policy nor the backoff is asked. The dial
+// connections short: either way the next dial comes without waiting. The dial
 // hook (WithDialHook) runs before every dial, to refresh a token or rotate
 // endpoints; its errors are reported through OnError and retried like a
 // failed dial.
