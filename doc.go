@@ -1,31 +1,234 @@
 // Package resilientws is a WebSocket client that heals itself, for Go
 // services that consume long-lived feeds (market data, notifications, chat,
-// telemetry).
+// telemetry). It reconnects with backoff after any close or error you did
+// not ask for, notices dead peers with a heartbeat, queues what you send
+// while the link is down, and reports every message it could not deliver.
 //
 // Start with New, which checks the URL and the options and does no I/O, then
-// Start (or Run, which blocks until the client stops). The client:
-//
-//   - reconnects after any close or error you did not ask for, with
-//     exponential backoff and jitter (1 s to 30 s, never giving up), honouring
-//     Retry-After and close code 1013, and stops only on what will not fix
-//     itself (a 4xx handshake, close codes such as 1008) or on Close;
-//   - notices a dead peer or half-open link with a ping/pong heartbeat
-//     (WithHeartbeat, or WithAppHeartbeat for servers that expect an
-//     application ping), and never takes a slow OnMessage for a dead peer;
-//   - queues what you Send while the link is down, in order, bounded
-//     (WithQueue), and writes it once a connection is open and OnOpen has
-//     returned (so OpenEvent.Send can authenticate or resubscribe first);
-//   - reports every message it accepted and could not deliver, or could not
-//     confirm, through OnDrop with the reason: nothing is lost silently.
-//
-// Events (OnOpen, OnMessage, OnClose, OnError, OnReconnecting, OnDrop) run
-// on one event goroutine, in order, outside every lock. Close, Shutdown and
-// CloseWith (with a close code and reason of your own) stop the client for
-// good, drain what is queued for a bounded time and return once every
-// goroutine and callback is done.
+// Start (or Run, which blocks until the client stops); stop it with Close,
+// Shutdown or CloseWith (a close code and reason of your own). A client
+// cannot be restarted. Every option states its default;
+// the numeric ones are the exported Default* constants. The sections below
+// are the rules to know when calling the API.
 //
 // The package is built on github.com/coder/websocket (the protocol) and
 // github.com/cenkalti/backoff/v4 (the delays). The subpackage
 // resilientwstest holds a misbehaving test server and a fault proxy for
 // testing code built on it.
+//
+// # Callbacks
+//
+// OnOpen, OnMessage, OnClose, OnError, OnReconnecting and OnDrop run on one
+// event goroutine, one at a time, in the order the events happened, and
+// never while a library lock is held, so they need no locks of their own.
+// Handlers are fixed at New.
+//
+// For each connection the order is OnOpen, its OnMessages, then exactly one
+// OnClose; a connection that never opened gets neither. OnReconnecting comes
+// between connections, when the wait is over and just before the next dial,
+// with the attempt number (1 for the first retry), the wait and its cause.
+// A connection lost without a close frame gives OnError, then OnClose with
+// code 1006. A close frame from the server gives OnClose only, with its code
+// and reason. A failed dial gives OnError. The OnClose at Close has code
+// 1000, Err nil and Reconnect false.
+//
+// A callback may call the client. Send queues as anywhere else; Close and
+// Shutdown stop the client and return without waiting for the event
+// goroutine, which ends once the callback returns. What would wait for the
+// client's own work fails fast instead of deadlocking: Flush returns
+// ErrInCallback, and a Send that would wait for room (OverflowBlock, or
+// OnDrop's flow control) returns an error matching both ErrQueueFull and
+// ErrInCallback. The dial hook, the reconnect policy and the backoff run on
+// the supervisor goroutine; they may call Close too. WithAppHeartbeat's
+// isPong runs on the reader goroutine and must not call the client.
+//
+// A panic in a callback, the reconnect policy or the backoff is recovered
+// and reported through OnError as a *PanicError, and the client goes on.
+//
+// A callback that blocks holds up every callback after it. Received messages
+// wait for OnMessage in a bounded backlog (256 messages or 4 MiB); past it
+// the reader stops reading, so a slow OnMessage becomes backpressure on the
+// server through TCP instead of unbounded memory, and it is never taken for
+// a dead peer. A connection that fails meanwhile is still replaced at once,
+// and what it had read is delivered, in order, when OnMessage gets to it.
+// Hand slow work (database writes, HTTP calls) to a goroutine of your own.
+//
+// # Delivery and OnDrop
+//
+// Every message Send accepts is either read by the server, as a later pong or
+// the close handshake confirms, or reported through OnDrop with the reason.
+// Nothing is lost silently.
+//
+// Send copies the message into the send queue and returns: a nil error means
+// queued, not delivered. Messages are written in Send order, one connection
+// at a time, and queued ones survive reconnects; what OnOpen writes with
+// OpenEvent.Send goes out before them. A message whose write fails stays at
+// the head of the queue and is written again on the next connection. The
+// queue's limits (WithQueue) count only the messages not yet handed to a
+// socket. When it is full, Send returns ErrQueueFull (OverflowReject, the
+// default), evicts the oldest queued message but never the one being written
+// (OverflowDropOldest), or waits for room until its ctx ends (OverflowBlock).
+// A message larger than the byte limit is refused with ErrMessageTooLarge.
+// Per message, WithTTL drops it if it is still queued when its time to live
+// has passed, and WithoutQueue makes Send fail with ErrNotConnected unless a
+// connection is OPEN.
+//
+// Written is not delivered: WebSocket has no acknowledgements. But a pong,
+// or the server's answer to our close frame, comes after the server has read
+// everything written before the ping. So the client keeps each written
+// message in a bounded unconfirmed log until a ping sent after it is
+// answered, and sends confirmation pings of its own when the queue runs dry
+// or the log fills up; writing pauses while the log is full. If the
+// connection ends first, the messages still unconfirmed are reported with
+// ErrUnconfirmed: they may or may not have arrived. Sending them again from
+// OnDrop gives at-least-once delivery.
+//
+// The reasons OnDrop gets:
+//
+//   - ErrQueueFull: evicted by OverflowDropOldest.
+//   - ErrExpired: its WithTTL ran out while it was queued. An expired message
+//     is never written; expired messages are reported oldest first.
+//   - ErrUnconfirmed: written, but its connection ended before a pong or
+//     the close handshake confirmed it.
+//   - ErrClosed: abandoned by Close or Shutdown; or an error wrapping both
+//     ErrClosed and the cause, when the client stopped for good.
+//
+// OnDrop gets the message's own data, which it may keep. The reports waiting
+// for OnDrop are bounded like the queue: while they hold the queue's limits,
+// Send waits for OnDrop to take some, within its ctx, whatever the overflow
+// rule, and where waiting cannot help (before Start, and in a callback) it
+// fails at once with an error matching ErrQueueFull. Without OnDrop, drops
+// are only counted (Stats).
+//
+// Flush waits until everything queued before it has been written, and
+// returns an error wrapping the reason if any of it was dropped instead. A
+// clean Close confirms everything written, through the close handshake.
+//
+// The server sees a message twice only if a write reported an error after
+// the message had gone out, or if you send again what OnDrop reported.
+// "Read by the server" means read by its WebSocket layer: if you need
+// "processed by the application", add acknowledgements to your protocol.
+//
+// # Reconnect decisions
+//
+// The first dial happens at Start. After a failed dial or a lost connection
+// the reconnect policy (WithReconnectPolicy) decides whether to try again. It
+// never sees the user's own Close. DefaultReconnectPolicy stops on what will
+// not heal by itself: a handshake answered with a 4xx status other than 408
+// and 429 (a wrong URL, a bad token), and close codes 1002, 1003, 1007, 1008,
+// 1009 and 1010 from the server. It retries everything else: 408, 429, 5xx
+// and any other non-101 status, every other close code (1000, 1001, 1011,
+// 1012, 1013, 4000-4999...), network, TLS and timeout errors, heartbeat and
+// write timeouts, and a local read-limit overflow.
+//
+// A stop ends the client: the last OnClose has Reconnect false, what is
+// queued is reported through OnDrop, Done is closed, and Err and Run return
+// the cause: a *HandshakeError, or an error on which websocket.CloseStatus
+// gives the server's close code.
+//
+// When it retries, the wait is the backoff's next delay (WithBackoff), but
+// never less than the handshake's Retry-After (seconds or an HTTP date,
+// capped at 10 minutes), and never less than TryAgainLaterDelay after a
+// close with 1013 (Try Again Later). DefaultBackoff starts at 1 s and doubles
+// up to 30 s, each delay drawn within ±50 % and clamped to 30 s, and it never
+// gives up. The backoff is reset only when a connection ends after staying
+// open at least WithStableAfter, so a server that accepts and drops at once
+// cannot cause a tight loop. A backoff that returns backoff.Stop ends the
+// client with an error wrapping ErrBackoffStopped and the last cause.
+//
+// Reconnect replaces the live connection at once (its OnClose has code 1000
+// and Err ErrReconnectRequested, with no OnError), or cuts a wait between
+// connections short: either way the next dial comes without waiting. The dial
+// hook (WithDialHook) runs before every dial, to refresh a token or rotate
+// endpoints; its errors are reported through OnError and retried like a
+// failed dial.
+//
+// # Heartbeat
+//
+// Each connection sends a protocol ping every interval; a connection that
+// gets no pong at all within the timeout of a ping is dropped at once,
+// without a close handshake, and reported through OnError with
+// ErrHeartbeatTimeout and OnClose with code 1006, and the client reconnects.
+// A dead peer or a half-open link is so noticed within about interval +
+// timeout (DefaultHeartbeatInterval + DefaultHeartbeatTimeout: 35 s).
+// WithHeartbeat sets both; WithHeartbeat(0, 0) turns the heartbeat off.
+//
+// Any WebSocket server answers protocol pings, with no code of its own. Any
+// pong proves the peer alive, as RFC 6455 allows: the answer to this ping,
+// the answer to a later ping only, or a pong the peer sent on its own. But a
+// pong confirms delivery only of what was written before the ping it
+// answers: if the unconfirmed log is full and the confirmation pings go
+// unanswered, the connection is replaced, with the heartbeat on or off. An
+// OnPongReceived set through WithDialOptions still sees every pong.
+//
+// For a server that expects an application message such as
+// {"request":"ping"}, WithAppHeartbeat writes that message every interval
+// and declares the connection dead unless a reply that isPong accepts
+// arrives within the timeout; those replies never reach OnMessage.
+// WithAnyMessageAsPong makes any message received count as proof of life.
+//
+// A slow OnMessage is never taken for a dead peer: the reader goes on
+// reading pongs while OnMessage works, and a pong that is late because the
+// reader waited for OnMessage does not count. Pings from the server are
+// answered however idle the client is. Stats gives the last and the
+// smoothed round trip.
+//
+// # Shutdown
+//
+// Close is Shutdown with a context of DefaultDrainTimeout; cancelling Run's
+// ctx calls Close, and Run then returns nil. Shutdown stops the client for
+// good:
+//
+//   - It stops reconnecting at once, ending a wait or a dial in progress.
+//   - If a connection is open, it writes what is queued while its ctx allows,
+//     then closes with code 1000 (CloseWith: the code and reason it is
+//     given, which the final OnClose carries too). The close handshake is
+//     bounded, so a dead
+//     or stalled peer cannot hold Shutdown for long after its ctx ends. If no
+//     connection is open, nothing is written.
+//   - What is still queued is reported through OnDrop with ErrClosed.
+//   - It returns once every goroutine has exited and every callback has run,
+//     so nothing fires after it, with nil or an error wrapping ErrClosed
+//     that says how many queued messages were abandoned.
+//
+// Later calls return nil. Send and Start then return ErrClosed, and a Send
+// or a Flush that was waiting returns an error wrapping ErrClosed. Called
+// from a callback, Shutdown stops everything else and returns without
+// waiting for the event goroutine. Messages the server sends once Close has
+// begun may not reach OnMessage.
+//
+// # Failure modes
+//
+// How each kind of failure is noticed and what the client does, with the
+// default options:
+//
+//   - TCP reset, or TCP closed without a close frame: the read fails at
+//     once; OnError, OnClose with 1006, reconnect with backoff, and the
+//     messages not yet confirmed are reported with ErrUnconfirmed.
+//   - A close frame from the server: OnClose with its code and reason; the
+//     reconnect policy decides (see Reconnect decisions).
+//   - A blackhole, a half-open link, a hung peer, or a server that stops
+//     answering pings: no pong, so ErrHeartbeatTimeout within about 35 s;
+//     the socket is dropped, OnClose with 1006, reconnect.
+//   - A server that stops reading while TCP stays open: a write that outlasts
+//     the write timeout (DefaultWriteTimeout) fails the connection with
+//     ErrWriteTimeout and the message stays queued, or the heartbeat notices
+//     first; reconnect.
+//   - Connection refused, a certificate that does not verify, a redirect
+//     loop: the dial fails at once; OnError, retry with backoff. To trust a
+//     certificate, pass an HTTP client with its TLS configuration through
+//     WithDialOptions.
+//   - TCP accepted but the handshake never answered: the dial timeout
+//     (DefaultDialTimeout) ends the dial; OnError, retry.
+//   - Any answer to the upgrade other than 101, a plain 200 included: a
+//     *HandshakeError with the status, Retry-After and the start of the
+//     body, through OnError; the policy decides.
+//   - Invalid frames, or a close frame with an invalid code: OnError names
+//     the violation, OnClose with 1006, reconnect.
+//   - A message over the read limit (WithReadLimit): OnError, OnClose with
+//     1009, reconnect.
+//   - A slow or blocked OnMessage: backpressure on the reader, never a
+//     heartbeat timeout.
+//   - Close during an outage: it returns promptly, and what is queued is
+//     reported with ErrClosed.
 package resilientws

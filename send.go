@@ -63,8 +63,8 @@ func WithoutQueue() SendOption {
 // Inside a callback (or the dial hook, the policy, the backoff), a Send that
 // would wait for room fails at once with an error matching ErrQueueFull and
 // ErrInCallback: the queue cannot drain while that goroutine waits. A nil
-// error means queued, not delivered: see Flush and the README's delivery
-// guarantee.
+// error means queued, not delivered: see Flush and "Delivery and OnDrop" in
+// the package documentation.
 func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ...SendOption) error {
 	if err := checkType(typ); err != nil {
 		return err

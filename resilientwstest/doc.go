@@ -4,12 +4,13 @@
 // net/http/httptest.
 //
 // A Server is a coder/websocket server on 127.0.0.1 that echoes by default
-// (or runs a Handler), records what it receives per connection, and can be
-// told at any moment to misbehave: drop every connection with a TCP reset
-// (DropAll), close them with a code and reason (CloseAll), refuse upgrades
-// with an HTTP status and Retry-After (Refuse), stop answering pings
-// (StopPongs), stop reading (StopReading), or accept TCP connections and never
-// answer the handshake (Hang).
+// (or runs a Handler), records what it receives per connection (Received,
+// Messages, WaitMessages), and can be told at any moment to misbehave: drop
+// every connection with a TCP reset (DropAll), close them with a code and
+// reason (CloseAll), refuse upgrades with an HTTP status and Retry-After
+// (Refuse, then Accept), stop answering pings while data keeps flowing
+// (StopPongs), stop reading while TCP stays open (StopReading), or accept
+// TCP connections and never answer the handshake (Hang).
 //
 // A Proxy is a TCP proxy on 127.0.0.1 to put in front of any address. It can
 // add latency, limit bandwidth, stall (hold bytes without losing them),
@@ -23,4 +24,8 @@
 //
 // Like httptest.NewServer, NewServer panics if it cannot listen; NewProxy
 // returns an error instead.
+//
+// The package example tests a resilientws consumer against DropAll.
+// resilientws's own tests and its chaos soak (the soak directory) use this
+// package too.
 package resilientwstest

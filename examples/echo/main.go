@@ -131,7 +131,8 @@ loop:
 	}
 	// Echoes can fall short of sends: Close abandons what it cannot write,
 	// a message or echo in flight when a link dies is lost, and an echo that
-	// arrives while Close runs may never reach OnMessage (see the README).
+	// arrives while Close runs may never reach OnMessage (see "Shutdown" in
+	// the package documentation).
 	s := client.Stats()
 	log.Printf("done: %d messages sent, %d written, %d echoes received, %d dropped",
 		sent, s.MessagesSent, s.MessagesReceived, s.Dropped)
