@@ -42,6 +42,16 @@ func TestEchoInteractive(t *testing.T) {
 	}
 }
 
+// "rws host:port/path" connects to ws://host:port/path.
+func TestURLWithoutSchemeConnects(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: sendThenRead(text("hi"))})
+	res := runRWS(t, "", "-count", "1", "-no-stdin", strings.TrimPrefix(srv.url, "ws://")+"/echo")
+	if res.code != exitOK || res.stdout != "hi\n" || !strings.Contains(res.stderr, "CONNECTING "+srv.url+"/echo") {
+		t.Errorf("exit %d, stdout %q; want 0 and the message from %s/echo\nstderr:\n%s", res.code, res.stdout, srv.url, res.stderr)
+	}
+}
+
 func TestCountExitsAfterN(t *testing.T) {
 	t.Parallel()
 	var msgs []message

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -165,13 +166,14 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 const usageHead = `Usage: rws [flags] [URL]
 
 rws is a resilient WebSocket client. It connects to URL (ws, wss, http or
-https), prints each message it receives on stdout (text as is, binary in hex
-or base64) and sends each line of stdin as a text message. It reconnects
-with exponential backoff after any failure, detects dead connections with a
+https; with no scheme, ws:// is assumed, or wss:// for port 443), prints
+each message it receives on stdout (text as is, binary in hex or base64)
+and sends each line of stdin as a text message. It reconnects with
+exponential backoff after any failure, detects dead connections with a
 heartbeat, and queues the lines read while the link is down. Connection
 events (state changes, errors, reconnect attempts and their delays,
-heartbeat round trips, dropped messages) go to stderr, in colour when stderr
-is a terminal and NO_COLOR is not set.
+heartbeat round trips, dropped messages) go to stderr, in colour when
+stderr is a terminal and NO_COLOR is not set.
 
 Without a URL, rws runs a demo: it starts a local feed server on 127.0.0.1
 that sends a JSON tick every 200ms, echoes what it receives, and misbehaves
@@ -248,14 +250,26 @@ func parseFlags(args []string, help io.Writer) (*config, error) {
 	switch len(positional) {
 	case 0:
 	case 1:
-		cfg.url = positional[0]
-		if cfg.url == "" {
+		if positional[0] == "" {
 			return nil, errors.New("empty URL")
 		}
+		cfg.url = withScheme(positional[0])
 	default:
 		return nil, fmt.Errorf("want at most one URL, got %d arguments: %q", len(positional), positional)
 	}
 	return cfg, cfg.check()
+}
+
+// withScheme returns raw with "ws://" in front if it has no scheme
+// ("localhost:9001/echo"), or "wss://" if its port is 443, as wscat does.
+func withScheme(raw string) string {
+	if strings.Contains(raw, "://") {
+		return raw
+	}
+	if u, err := url.Parse("ws://" + raw); err == nil && u.Port() == "443" {
+		return "wss://" + raw
+	}
+	return "ws://" + raw
 }
 
 // check rejects flag values and combinations that make no sense. The values

@@ -31,7 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-count", "-1", url}, "-count: must not be negative"},
 		{[]string{"-timeout", "-1s", url}, "-timeout: must not be negative"},
 		{[]string{"ftp://127.0.0.1/"}, `scheme "ftp" is not ws, wss, http or https`},
-		{[]string{"127.0.0.1:8080"}, "invalid URL"},
+		{[]string{"127.0.0.1:bad"}, "invalid URL"},
 		{[]string{url, "ws://127.0.0.1:2/"}, "want at most one URL"},
 		{[]string{"-H", "NoColon", url}, "want 'Name: value'"},
 		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
@@ -85,7 +85,7 @@ func TestParseFlags(t *testing.T) {
 	// After "--", everything is an argument.
 	if _, err := parseFlags([]string{"--", "-json"}, io.Discard); err != nil {
 		t.Errorf(`"-- -json": %v`, err)
-	} else if cfg, _ := parseFlags([]string{"--", "-json"}, io.Discard); cfg.url != "-json" || cfg.json {
+	} else if cfg, _ := parseFlags([]string{"--", "-json"}, io.Discard); cfg.url != "ws://-json" || cfg.json {
 		t.Errorf(`"-- -json": url %q, json %t`, cfg.url, cfg.json)
 	}
 
@@ -103,6 +103,24 @@ func TestParseFlags(t *testing.T) {
 	var help bytes.Buffer
 	if _, err := parseFlags([]string{"--help"}, &help); !errors.Is(err, errHelp) || !strings.Contains(help.String(), "Exit status") {
 		t.Errorf("--help: %v, %q", err, help.String())
+	}
+}
+
+// A URL without a scheme is ws://, or wss:// on port 443, as with wscat.
+func TestURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ arg, want string }{
+		{"localhost:9001/echo", "ws://localhost:9001/echo"},
+		{"example.com", "ws://example.com"},
+		{"example.com:443/feed?x=1", "wss://example.com:443/feed?x=1"},
+		{"[::1]:8080", "ws://[::1]:8080"},
+		{"wss://example.com/v1", "wss://example.com/v1"},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080/"},
+	} {
+		cfg, err := parseFlags([]string{tc.arg}, io.Discard)
+		if err != nil || cfg.url != tc.want {
+			t.Errorf("rws %s: URL %q (%v), want %q", tc.arg, cfg.url, err, tc.want)
+		}
 	}
 }
 
