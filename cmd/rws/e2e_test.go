@@ -270,6 +270,26 @@ func TestHeadersAndSubprotocol(t *testing.T) {
 	}
 }
 
+// wscat's habits: -c URL, -s subprotocol.
+func TestWscatFlags(t *testing.T) {
+	t.Parallel()
+	protos := make(chan string, 1)
+	srv := newWSServer(t, serverOpts{
+		accept: &websocket.AcceptOptions{Subprotocols: []string{"chat"}},
+		serve: func(ctx context.Context, c *websocket.Conn, n int, r *http.Request) {
+			protos <- r.Header.Get("Sec-WebSocket-Protocol")
+			sendThenRead(text("ok"))(ctx, c, n, r)
+		},
+	})
+	res := runRWS(t, "", "-c", srv.url, "-s", "chat", "-count", "1", "-no-stdin")
+	if res.code != exitOK || res.stdout != "ok\n" || !strings.Contains(res.stderr, "subprotocol chat") {
+		t.Fatalf("exit %d, stdout %q; want 0, ok and the subprotocol\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got := <-protos; got != "chat" {
+		t.Errorf("Sec-WebSocket-Protocol: %q, want chat", got)
+	}
+}
+
 func TestAppHeartbeat(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

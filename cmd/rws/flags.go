@@ -16,6 +16,7 @@ import (
 // config is the parsed command line.
 type config struct {
 	url          string      // "" runs the demo
+	connect      string      // from -c: the URL, when not an argument
 	header       http.Header // from -H, Host excepted
 	host         string      // from -H 'Host: name'
 	subprotocols []string
@@ -125,8 +126,12 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("rws", flag.ContinueOnError)
 	fs.Var(headerFlag{cfg.header, &cfg.host}, "H",
 		"add a handshake request `header`, written 'Name: value' (repeatable); 'Host: name' sets the Host")
+	fs.StringVar(&cfg.connect, "c", "",
+		"connect to `URL`: the same as giving URL as an argument (wscat's -c)")
 	fs.Var(listFlag{&cfg.subprotocols}, "subprotocol",
 		"offer a WebSocket `subprotocol` (repeatable, or a comma-separated list)")
+	fs.Var(listFlag{&cfg.subprotocols}, "s",
+		"short for -subprotocol (wscat's -s)")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", resilientws.DefaultHeartbeatInterval,
 		"heartbeat: send a ping every `interval`; 0 turns the heartbeat off (demo: 2s)")
 	fs.DurationVar(&cfg.pingTimeout, "ping-timeout", resilientws.DefaultHeartbeatTimeout,
@@ -247,6 +252,9 @@ func parseFlags(args []string, help io.Writer) (*config, error) {
 		args = rest[1:]
 	}
 	fs.Visit(func(f *flag.Flag) { cfg.set[f.Name] = true })
+	if cfg.set["c"] {
+		positional = append([]string{cfg.connect}, positional...)
+	}
 	switch len(positional) {
 	case 0:
 	case 1:
@@ -255,7 +263,7 @@ func parseFlags(args []string, help io.Writer) (*config, error) {
 		}
 		cfg.url = withScheme(positional[0])
 	default:
-		return nil, fmt.Errorf("want at most one URL, got %d arguments: %q", len(positional), positional)
+		return nil, fmt.Errorf("want at most one URL (-c or an argument), got %d: %q", len(positional), positional)
 	}
 	return cfg, cfg.check()
 }

@@ -33,6 +33,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ftp://127.0.0.1/"}, `scheme "ftp" is not ws, wss, http or https`},
 		{[]string{"127.0.0.1:bad"}, "invalid URL"},
 		{[]string{url, "ws://127.0.0.1:2/"}, "want at most one URL"},
+		{[]string{"-c", url, "ws://127.0.0.1:2/"}, "want at most one URL (-c or an argument), got 2"},
+		{[]string{"-c", ""}, "empty URL"},
 		{[]string{"-H", "NoColon", url}, "want 'Name: value'"},
 		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
 		{[]string{"-binary-format", "octal", url}, "want hex or base64"},
@@ -80,6 +82,15 @@ func TestParseFlags(t *testing.T) {
 	}
 	if !cfg.set["count"] || cfg.set["quiet"] {
 		t.Errorf("set: %v", cfg.set)
+	}
+
+	// wscat's -c and -s.
+	cfg, err = parseFlags([]string{"-c", "localhost:9001", "-s", "chat", "-subprotocol", "v2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.url != "ws://localhost:9001" || !slices.Equal(cfg.subprotocols, []string{"chat", "v2"}) {
+		t.Errorf("-c, -s: url %q, subprotocols %q", cfg.url, cfg.subprotocols)
 	}
 
 	// After "--", everything is an argument.
