@@ -290,6 +290,35 @@ func TestWscatFlags(t *testing.T) {
 	}
 }
 
+// A self-signed wss server: refused by default, reached with -k or
+// -insecure (with a warning) or with -cacert.
+func TestSelfSignedTLS(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{tls: true, serve: sendThenRead(text("secret"))})
+	if !strings.HasPrefix(srv.url, "wss://") {
+		t.Fatalf("server URL %s: want wss", srv.url)
+	}
+	const warning = "warning    -insecure: the server's TLS certificate is not verified"
+	res := runRWS(t, "", "-timeout", "1s", "-no-stdin", srv.url)
+	if res.code != exitFailure || strings.Count(res.stderr, "-cacert FILE trusts its CA, -k trusts anything") != 1 {
+		t.Errorf("no flag: exit %d; want 1 and the certificate error with a hint, once\nstderr:\n%s", res.code, res.stderr)
+	}
+	for _, args := range [][]string{{"-k"}, {"--insecure"}, {"-cacert", srv.certFile(t)}} {
+		res := runRWS(t, "", append(args, "-count", "1", "-no-stdin", srv.url)...)
+		if res.code != exitOK || res.stdout != "secret\n" {
+			t.Errorf("%q: exit %d, stdout %q; want 0 and the message\nstderr:\n%s", args, res.code, res.stdout, res.stderr)
+		}
+		if warned := strings.Contains(res.stderr, warning); warned != (args[0] != "-cacert") {
+			t.Errorf("%q: warned %t\nstderr:\n%s", args, warned, res.stderr)
+		}
+	}
+	// The warning is shown even with -quiet.
+	res = runRWS(t, "", "-k", "-quiet", "-count", "1", "-no-stdin", srv.url)
+	if res.code != exitOK || !strings.Contains(res.stderr, warning) {
+		t.Errorf("-k -quiet: exit %d; want 0 and the warning\nstderr:\n%s", res.code, res.stderr)
+	}
+}
+
 func TestAppHeartbeat(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -381,7 +410,8 @@ func TestHelp(t *testing.T) {
 	}
 	cfg := &config{}
 	newFlagSet(cfg).VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(res.stdout, "  -"+f.Name+" ") && !strings.Contains(res.stdout, "  -"+f.Name+"\n") {
+		if !strings.Contains(res.stdout, "  -"+f.Name+" ") && !strings.Contains(res.stdout, "  -"+f.Name+"\n") &&
+			!strings.Contains(res.stdout, "  -"+f.Name+"\t") { // a one-letter bool flag
 			t.Errorf("usage lacks -%s", f.Name)
 		}
 	})

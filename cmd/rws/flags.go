@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +34,10 @@ type config struct {
 	backoffMax time.Duration
 	queue      int
 	readLimit  int64
+
+	insecure  bool        // -k, -insecure
+	caCert    string      // -cacert
+	tlsConfig *tls.Config // from -insecure or -cacert; nil: Go's defaults
 
 	binaryFormat string
 	json         bool
@@ -131,7 +138,13 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(listFlag{&cfg.subprotocols}, "subprotocol",
 		"offer a WebSocket `subprotocol` (repeatable, or a comma-separated list)")
 	fs.Var(listFlag{&cfg.subprotocols}, "s",
-		"short for -subprotocol (wscat's -s)")
+		"offer a `subprotocol`: short for -subprotocol (wscat's -s)")
+	fs.BoolVar(&cfg.insecure, "insecure", false,
+		"do not verify the server's TLS certificate (a self-signed wss server, say); rws warns on stderr")
+	fs.BoolVar(&cfg.insecure, "k", false,
+		"short for -insecure (curl's -k)")
+	fs.StringVar(&cfg.caCert, "cacert", "",
+		"verify the server's TLS certificate against the PEM certificates in `file` instead of the system's (curl's --cacert)")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", resilientws.DefaultHeartbeatInterval,
 		"heartbeat: send a ping every `interval`; 0 turns the heartbeat off (demo: 2s)")
 	fs.DurationVar(&cfg.pingTimeout, "ping-timeout", resilientws.DefaultHeartbeatTimeout,
@@ -205,7 +218,8 @@ Exit status:
      code that stops reconnecting (1002, 1003, 1007, 1008, 1009, 1010),
      -timeout expired, or at end of input rws could not connect or write
      the lines read within %s
-  2  usage error: bad flag, URL, header or option value
+  2  usage error: bad flag, URL, header or option value, or a -cacert file
+     that cannot be read or holds no certificate
 
 Examples:
   rws                                             the demo
@@ -213,6 +227,7 @@ Examples:
   rws ws://127.0.0.1:8080/ws                      an interactive session
   printf 'hello\n' | rws -count 1 ws://127.0.0.1:8080/echo
   rws -H 'Authorization: Bearer TOKEN' -no-stdin wss://feed.example.com/v1
+  rws -cacert dev-ca.pem wss://127.0.0.1:8443/ws    a server with its own CA
   rws -app-ping '{"request":"ping"}' -app-pong '"pong"' -app-pong-contains URL
 `
 
@@ -265,7 +280,34 @@ func parseFlags(args []string, help io.Writer) (*config, error) {
 	default:
 		return nil, fmt.Errorf("want at most one URL (-c or an argument), got %d: %q", len(positional), positional)
 	}
-	return cfg, cfg.check()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.loadTLS(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loadTLS builds the TLS configuration of -insecure or -cacert.
+func (c *config) loadTLS() error {
+	switch {
+	case c.insecure && c.set["cacert"]:
+		return errors.New("-insecure and -cacert: give one or the other")
+	case c.insecure:
+		c.tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for, with a warning
+	case c.set["cacert"]:
+		pem, err := os.ReadFile(c.caCert)
+		if err != nil {
+			return fmt.Errorf("-cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("-cacert: no PEM certificate in %s", c.caCert)
+		}
+		c.tlsConfig = &tls.Config{RootCAs: pool}
+	}
+	return nil
 }
 
 // withScheme returns raw with "ws://" in front if it has no scheme

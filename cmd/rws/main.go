@@ -30,7 +30,7 @@ import (
 const (
 	exitOK      = 0 // clean finish
 	exitFailure = 1 // permanent failure, -timeout, lines not written
-	exitUsage   = 2 // bad flag, URL, header or option value
+	exitUsage   = 2 // bad flag, URL, header, option value or -cacert file
 )
 
 func main() {
@@ -50,6 +50,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status.fatal("%v", err)
 		fmt.Fprintln(stderr, "Run 'rws -h' for usage.")
 		return exitUsage
+	}
+
+	if cfg.insecure {
+		status.warn(tagWarning, "-insecure: the server's TLS certificate is not verified; anyone on the path can read and change this session")
 	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

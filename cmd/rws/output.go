@@ -75,6 +75,7 @@ const (
 	tagServer     = "server"
 	tagDemo       = "demo"
 	tagInput      = "stdin"
+	tagWarning    = "warning"
 )
 
 var tagColours = map[string]string{
@@ -89,6 +90,7 @@ var tagColours = map[string]string{
 	tagServer:     ansiBlue + ansiBold,
 	tagDemo:       ansiBlue,
 	tagInput:      ansiMagenta,
+	tagWarning:    ansiRed + ansiBold,
 }
 
 // tagWidth aligns the messages of status lines.

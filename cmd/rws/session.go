@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,8 +34,9 @@ type session struct {
 	demo   bool
 
 	// Event goroutine only.
-	received int // messages printed
-	conn     int // number of the last connection opened
+	received  int  // messages printed
+	conn      int  // number of the last connection opened
+	tlsHinted bool // the -cacert/-k hint was printed
 
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
@@ -110,11 +112,17 @@ func (s *session) options() []resilientws.Option {
 	if len(cfg.header) > 0 {
 		opts = append(opts, resilientws.WithHeader(cfg.header))
 	}
-	if len(cfg.subprotocols) > 0 || cfg.host != "" {
-		opts = append(opts, resilientws.WithDialOptions(&websocket.DialOptions{
+	if len(cfg.subprotocols) > 0 || cfg.host != "" || cfg.tlsConfig != nil {
+		d := &websocket.DialOptions{
 			Subprotocols: cfg.subprotocols,
 			Host:         cfg.host,
-		}))
+		}
+		if cfg.tlsConfig != nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = cfg.tlsConfig
+			d.HTTPClient = &http.Client{Transport: tr}
+		}
+		opts = append(opts, resilientws.WithDialOptions(d))
 	}
 	if s.demo {
 		opts = append(opts, resilientws.WithStableAfter(demoStableAfter))
@@ -179,6 +187,11 @@ func (s *session) onError(err error) {
 	s.lastErr = err
 	s.mu.Unlock()
 	s.log.event(tagError, "%v", err)
+	var unknownCA x509.UnknownAuthorityError
+	if !s.tlsHinted && errors.As(err, &unknownCA) {
+		s.tlsHinted = true
+		s.log.event(tagError, "the server's certificate is not signed by a known authority: -cacert FILE trusts its CA, -k trusts anything")
+	}
 }
 
 func (s *session) onReconnecting(e resilientws.ReconnectEvent) {

@@ -44,6 +44,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-app-pong", "pong", url}, "-app-pong needs -app-ping"},
 		{[]string{"-app-pong-contains", url}, "-app-pong-contains needs -app-pong"},
 		{[]string{"-app-ping", "ping", "-app-pong", "pong", "-ping-interval", "0", url}, "needs a positive -ping-interval"},
+		{[]string{"-k", "-cacert", "ca.pem", url}, "-insecure and -cacert: give one or the other"},
+		{[]string{"-cacert", "no/such/file.pem", url}, "-cacert: open no/such/file.pem"},
+		{[]string{"-cacert", "unit_test.go", url}, "-cacert: no PEM certificate in unit_test.go"},
 		// Values checked by resilientws.New.
 		{[]string{"-read-limit", "0", url}, "WithReadLimit: must be positive"},
 		{[]string{"-queue", "0", url}, "WithQueue: limits must be positive"},
