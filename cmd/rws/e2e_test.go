@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -229,6 +230,42 @@ func TestBinaryFormats(t *testing.T) {
 		if res := runRWS(t, "", args...); res.code != exitOK || res.stdout != tc.want {
 			t.Errorf("format %q: exit %d, stdout %q; want %q", tc.format, res.code, res.stdout, tc.want)
 		}
+	}
+}
+
+// -binary-in sends each line as a binary message; a line that does not
+// decode is reported, and the next ones are still sent.
+func TestBinaryIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ format, in, bad string }{
+		{"hex", lines("0001ff", "0x12", "fe"), "line 2 not sent: -binary-in hex: encoding/hex: invalid byte: U+0078 'x'"},
+		{"base64", lines("AAH/", "not base64", "/g=="), "line 2 not sent: -binary-in base64: illegal base64 data"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan message, 2)
+			srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+				for {
+					typ, data, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					got <- message{typ, data}
+					if err := c.Write(ctx, typ, data); err != nil {
+						return
+					}
+				}
+			}})
+			res := runRWS(t, tc.in, "-binary-in", tc.format, "-count", "2", srv.url)
+			if res.code != exitOK || res.stdout != lines("0001ff", "fe") || !strings.Contains(res.stderr, tc.bad) {
+				t.Fatalf("exit %d, stdout %q; want 0, the two echoes in hex and %q\nstderr:\n%s", res.code, res.stdout, tc.bad, res.stderr)
+			}
+			for _, want := range []message{binary(0, 1, 0xff), binary(0xfe)} {
+				if m := <-got; m.typ != want.typ || !bytes.Equal(m.data, want.data) { // echoed, so received
+					t.Errorf("the server received %v %x, want %v %x", m.typ, m.data, want.typ, want.data)
+				}
+			}
+		})
 	}
 }
 

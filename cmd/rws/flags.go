@@ -40,6 +40,7 @@ type config struct {
 	tlsConfig *tls.Config // from -insecure or -cacert; nil: Go's defaults
 
 	binaryFormat string
+	binaryIn     string // "" (text), formatHex or formatBase64
 	json         bool
 
 	count    int
@@ -51,7 +52,7 @@ type config struct {
 	set map[string]bool // the flags given on the command line
 }
 
-// Binary formats for -binary-format.
+// Binary formats for -binary-format and -binary-in.
 const (
 	formatHex    = "hex"
 	formatBase64 = "base64"
@@ -165,6 +166,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		"largest message accepted, in `bytes`; a larger one makes rws reconnect")
 	fs.StringVar(&cfg.binaryFormat, "binary-format", formatHex,
 		"print binary messages in this `format`: hex or base64")
+	fs.StringVar(&cfg.binaryIn, "binary-in", "",
+		"send each line of stdin as a binary message, decoded from this `format`: hex or base64 (a line that does not decode is reported and not sent)")
 	fs.BoolVar(&cfg.json, "json", false,
 		"pretty-print text messages that are JSON (others are printed as they are)")
 	fs.IntVar(&cfg.count, "count", 0,
@@ -186,7 +189,8 @@ const usageHead = `Usage: rws [flags] [URL]
 rws is a resilient WebSocket client. It connects to URL (ws, wss, http or
 https; with no scheme, ws:// is assumed, or wss:// for port 443), prints
 each message it receives on stdout (text as is, binary in hex or base64)
-and sends each line of stdin as a text message. It reconnects with
+and sends each line of stdin as a text message (or, with -binary-in, as a
+binary one). It reconnects with
 exponential backoff after any failure, detects dead connections with a
 heartbeat, and queues the lines read while the link is down. Connection
 events (state changes, errors, reconnect attempts and their delays,
@@ -228,6 +232,7 @@ Examples:
   printf 'hello\n' | rws -count 1 ws://127.0.0.1:8080/echo
   rws -H 'Authorization: Bearer TOKEN' -no-stdin wss://feed.example.com/v1
   rws -cacert dev-ca.pem wss://127.0.0.1:8443/ws    a server with its own CA
+  printf '0001ff\n' | rws -binary-in hex -count 1 localhost:8080/echo
   rws -app-ping '{"request":"ping"}' -app-pong '"pong"' -app-pong-contains URL
 `
 
@@ -335,6 +340,10 @@ func (c *config) check() error {
 		return fmt.Errorf("-duration: must not be negative, got %s", c.duration)
 	case c.binaryFormat != formatHex && c.binaryFormat != formatBase64:
 		return fmt.Errorf("-binary-format: want hex or base64, got %q", c.binaryFormat)
+	case c.binaryIn != "" && c.binaryIn != formatHex && c.binaryIn != formatBase64:
+		return fmt.Errorf("-binary-in: want hex or base64, got %q", c.binaryIn)
+	case c.binaryIn != "" && c.noStdin:
+		return errors.New("-binary-in has no effect with -no-stdin")
 	case c.backoffMin <= 0:
 		return fmt.Errorf("-backoff-min: must be positive, got %s", c.backoffMin)
 	case c.backoffMax < c.backoffMin:

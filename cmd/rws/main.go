@@ -7,7 +7,8 @@
 //	go install github.com/resilientws/resilientws/cmd/rws@latest
 //
 // rws URL prints each message received on stdout and sends each line of
-// stdin as a text message; connection events go to stderr. rws with no URL
+// stdin as a text message (binary, decoded from hex or base64, with
+// -binary-in); connection events go to stderr. rws with no URL
 // runs a demo against an embedded server that misbehaves on a fixed cycle.
 // rws -h lists the flags and the exit codes.
 package main

@@ -38,6 +38,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-H", "NoColon", url}, "want 'Name: value'"},
 		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
 		{[]string{"-binary-format", "octal", url}, "want hex or base64"},
+		{[]string{"-binary-in", "raw", url}, `-binary-in: want hex or base64, got "raw"`},
+		{[]string{"-binary-in", "hex", "-no-stdin", url}, "-binary-in has no effect with -no-stdin"},
 		{[]string{"-backoff-min", "0s", url}, "-backoff-min: must be positive"},
 		{[]string{"-backoff-min", "2s", "-backoff-max", "1s", url}, "-backoff-max (1s) is less than -backoff-min (2s)"},
 		{[]string{"-app-ping", "ping", url}, "-app-ping needs -app-pong"},
@@ -167,6 +169,37 @@ func TestReadLine(t *testing.T) {
 	// Empty input: EOF at once, nothing consumed.
 	if _, size, _, err := readLine(bufio.NewReader(strings.NewReader("")), 10); size != 0 || err != io.EOF {
 		t.Errorf("empty input: size %d, err %v", size, err)
+	}
+}
+
+func TestDecodeLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		format, in string
+		want       []byte
+		err        string
+	}{
+		{formatHex, "0001fF", []byte{0, 1, 0xff}, ""},
+		{formatHex, " \tdead ", []byte{0xde, 0xad}, ""},
+		{formatHex, "", []byte{}, ""},
+		{formatHex, "abc", nil, "odd length"},
+		{formatHex, "zz", nil, "invalid byte"},
+		{formatHex, "de ad", nil, "invalid byte"},
+		{formatBase64, "AAH/", []byte{0, 1, 0xff}, ""},
+		{formatBase64, "AA==", []byte{0}, ""},
+		{formatBase64, "AA", nil, "illegal base64 data"},
+		{formatBase64, "!!!!", nil, "illegal base64 data"},
+	} {
+		got, err := decodeLine(tc.format, []byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %q: %v, want an error with %q", tc.format, tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s %q: %x (%v), want %x", tc.format, tc.in, got, err, tc.want)
+		}
 	}
 }
 
