@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -50,6 +51,96 @@ func TestURLWithoutSchemeConnects(t *testing.T) {
 	res := runRWS(t, "", "-count", "1", "-no-stdin", strings.TrimPrefix(srv.url, "ws://")+"/echo")
 	if res.code != exitOK || res.stdout != "hi\n" || !strings.Contains(res.stderr, "CONNECTING "+srv.url+"/echo") {
 		t.Errorf("exit %d, stdout %q; want 0 and the message from %s/echo\nstderr:\n%s", res.code, res.stdout, srv.url, res.stderr)
+	}
+}
+
+// "printf 'hello\n' | rws URL" prints the reply: after the end of input,
+// rws goes on printing until nothing arrives for -linger, then closes with
+// 1000.
+func TestEndOfInputWaitsForReplies(t *testing.T) {
+	t.Parallel()
+	closed := make(chan websocket.StatusCode, 1)
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				closed <- websocket.CloseStatus(err)
+				return
+			}
+			if err := c.Write(ctx, typ, data); err != nil {
+				return
+			}
+		}
+	}})
+	res := runRWS(t, "hello\n", srv.url)
+	if res.code != exitOK || res.stdout != "hello\n" || !strings.Contains(res.stderr, "CLOSING    end of input: nothing received for 1s") {
+		t.Errorf("exit %d, stdout %q; want 0, the reply, and a close after 1s of quiet\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if code := <-closed; code != websocket.StatusNormalClosure {
+		t.Errorf("the server saw close code %d, want 1000", code)
+	}
+}
+
+// Each message received starts the quiet period of -linger over.
+func TestLingerRestartsOnEachMessage(t *testing.T) {
+	t.Parallel()
+	const n, gap, linger = 12, 100 * time.Millisecond, time.Second // n gaps last longer than linger
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for i := range n {
+			if err := c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf("m%d", i))); err != nil {
+				return
+			}
+			<-tick.C // the pace of the feed, not a synchronisation
+		}
+		sendThenRead()(ctx, c, 0, nil)
+	}})
+	res := runRWS(t, "go\n", "-linger", linger.String(), srv.url)
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	if res.code != exitOK || res.stdout != lines(want...) {
+		t.Errorf("exit %d, stdout %q; want 0 and all %d messages\nstderr:\n%s", res.code, res.stdout, n, res.stderr)
+	}
+}
+
+// When the server closes after the end of input, rws prints what came
+// before the close and exits 0 at once, without reconnecting or waiting.
+func TestEndOfInputServerCloses(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		for _, s := range []string{"one", "two"} {
+			if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+				return
+			}
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "bye")
+	}})
+	// A -linger longer than processTimeout: only the server's close can end rws in time.
+	res := runRWS(t, "hi\n", "-linger", "1h", srv.url)
+	if res.code != exitOK || res.stdout != lines("one", "two") {
+		t.Errorf("exit %d, stdout %q; want 0 and both messages\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, `connection 1 closed: 1000 (normal closure) "bye"; not reconnecting: the input is over`) || strings.Contains(res.stderr, "reconnect  ") {
+		t.Errorf("stderr: want the close, and no reconnect:\n%s", res.stderr)
+	}
+}
+
+// -linger 0 closes as soon as every line is written.
+func TestLingerZeroClosesAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: sendThenRead()}) // never replies
+	res := runRWS(t, "hi\n", "-linger", "0", "-ping-interval", "0", srv.url)
+	if res.code != exitOK || !strings.Contains(res.stderr, "CLOSING    end of input: done") || strings.Contains(res.stderr, "printing what arrives") {
+		t.Errorf("exit %d; want 0 and a close without waiting\nstderr:\n%s", res.code, res.stderr)
 	}
 }
 

@@ -46,6 +46,7 @@ type config struct {
 	count    int
 	timeout  time.Duration
 	duration time.Duration
+	linger   time.Duration
 	quiet    bool
 	noStdin  bool
 
@@ -61,6 +62,10 @@ const (
 // flushTimeout bounds the wait, at end of input, for the lines read to be
 // written.
 const flushTimeout = 10 * time.Second
+
+// defaultLinger is -linger's default: how long rws waits for replies after
+// the end of input, counted from the last message received.
+const defaultLinger = time.Second
 
 // errHelp is returned by parseFlags for -h and -help: print the usage, exit 0.
 var errHelp = errors.New("help requested")
@@ -176,6 +181,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		"exit 1 if the first connection is not open within this `duration` (0: wait forever)")
 	fs.DurationVar(&cfg.duration, "duration", 0,
 		"exit after this `duration` (0: no limit)")
+	fs.DurationVar(&cfg.linger, "linger", defaultLinger,
+		"after the end of input, once every line is written, go on printing what arrives until nothing has for this `duration`, or the server closes; 0: close at once")
 	fs.BoolVar(&cfg.quiet, "quiet", false,
 		"print nothing on stderr but errors and dropped messages: no connection events")
 	fs.BoolVar(&cfg.noStdin, "no-stdin", false,
@@ -190,9 +197,9 @@ rws is a resilient WebSocket client. It connects to URL (ws, wss, http or
 https; with no scheme, ws:// is assumed, or wss:// for port 443), prints
 each message it receives on stdout (text as is, binary in hex or base64)
 and sends each line of stdin as a text message (or, with -binary-in, as a
-binary one). It reconnects with
-exponential backoff after any failure, detects dead connections with a
-heartbeat, and queues the lines read while the link is down. Connection
+binary one). It reconnects with exponential backoff after any failure,
+detects dead connections with a heartbeat, and queues the lines read while
+the link is down. Connection
 events (state changes, errors, reconnect attempts and their delays,
 heartbeat round trips, dropped messages) go to stderr, in colour when
 stderr is a terminal and NO_COLOR is not set.
@@ -204,19 +211,23 @@ on a fixed %s cycle:
 and connects to it with a 2s/1s heartbeat, so every recovery shows within a
 minute.
 
-rws stops at end of input, once connected and once the lines read have been
-written (it waits up to %s for that, so "rws URL </dev/null" checks that
-URL answers); after -count messages; after -duration; on Ctrl-C or SIGTERM;
-or when the server refuses for good. With -count or -duration, and in the
-demo, end of input does not stop it: rws goes on receiving.
+At end of input, rws waits up to %s to be connected and to write the
+lines read; then it goes on printing what arrives until the server closes
+the connection or nothing has arrived for -linger (%s), and closes with
+1000. So "printf 'hello\n' | rws URL" prints the reply, and "rws -linger 0
+URL </dev/null" checks that URL answers. rws also stops after -count
+messages; after -duration; on Ctrl-C or SIGTERM; or when the server refuses
+for good. With -count or -duration, and in the demo, end of input does not
+stop it: rws goes on receiving.
 
 Flags (write them -flag or --flag, before or after the URL):
 `
 
 const usageTail = `
 Exit status:
-  0  clean finish: end of input (connected, every line written), -count
-     messages received, -duration over, Ctrl-C or SIGTERM
+  0  clean finish: end of input (connected, every line written, then
+     -linger or the server's close), -count messages received, -duration
+     over, Ctrl-C or SIGTERM
   1  failure: the server refused the upgrade with a status that is not
      retried (4xx other than 408 and 429, such as 401 or 404), closed with a
      code that stops reconnecting (1002, 1003, 1007, 1008, 1009, 1010),
@@ -229,7 +240,7 @@ Examples:
   rws                                             the demo
   rws -duration 20s -json                         the demo, pretty, for 20s
   rws ws://127.0.0.1:8080/ws                      an interactive session
-  printf 'hello\n' | rws -count 1 ws://127.0.0.1:8080/echo
+  printf 'hello\n' | rws ws://127.0.0.1:8080/echo    prints the reply
   rws -H 'Authorization: Bearer TOKEN' -no-stdin wss://feed.example.com/v1
   rws -cacert dev-ca.pem wss://127.0.0.1:8443/ws    a server with its own CA
   printf '0001ff\n' | rws -binary-in hex -count 1 localhost:8080/echo
@@ -238,7 +249,7 @@ Examples:
 
 // printUsage writes the -h text.
 func printUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, usageHead, demoPeriod, demoScheduleText("  "), flushTimeout)
+	fmt.Fprintf(w, usageHead, demoPeriod, demoScheduleText("  "), flushTimeout, defaultLinger)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, usageTail, flushTimeout)
@@ -338,6 +349,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-timeout: must not be negative, got %s", c.timeout)
 	case c.duration < 0:
 		return fmt.Errorf("-duration: must not be negative, got %s", c.duration)
+	case c.linger < 0:
+		return fmt.Errorf("-linger: must not be negative, got %s", c.linger)
 	case c.binaryFormat != formatHex && c.binaryFormat != formatBase64:
 		return fmt.Errorf("-binary-format: want hex or base64, got %q", c.binaryFormat)
 	case c.binaryIn != "" && c.binaryIn != formatHex && c.binaryIn != formatBase64:

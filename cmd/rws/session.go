@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -32,6 +33,9 @@ type session struct {
 	log    *statusPrinter
 	client *resilientws.Client // set before Start, so callbacks may use it
 	demo   bool
+	// endOnEOF: the end of input ends the session (after -linger), as
+	// neither -count, -duration, -no-stdin nor the demo keeps it going.
+	endOnEOF bool
 
 	// Event goroutine only.
 	received  int  // messages printed
@@ -47,17 +51,22 @@ type session struct {
 
 	mu      sync.Mutex // guards lastErr
 	lastErr error      // the last error reported through OnError
+
+	inputEnded  atomic.Bool  // set by the main loop at the end of input, if endOnEOF
+	serverEnded atomic.Bool  // the policy did not replace a connection that ended after inputEnded
+	lastRecv    atomic.Int64 // when the last message was printed, in Unix nanoseconds
 }
 
 func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool) *session {
 	return &session{
-		cfg:     cfg,
-		out:     out,
-		log:     log,
-		demo:    demo,
-		opened:  make(chan struct{}),
-		counted: make(chan struct{}),
-		failed:  make(chan struct{}),
+		cfg:      cfg,
+		out:      out,
+		log:      log,
+		demo:     demo,
+		endOnEOF: cfg.count == 0 && cfg.duration == 0 && !cfg.noStdin && !demo,
+		opened:   make(chan struct{}),
+		counted:  make(chan struct{}),
+		failed:   make(chan struct{}),
 	}
 }
 
@@ -89,6 +98,9 @@ func (s *session) options() []resilientws.Option {
 		// Backpressure for stdin: a full queue makes the reader wait.
 		resilientws.WithQueue(cfg.queue, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
 		resilientws.WithReadLimit(cfg.readLimit),
+	}
+	if s.endOnEOF {
+		opts = append(opts, resilientws.WithReconnectPolicy(s.reconnectPolicy))
 	}
 	interval, timeout := cfg.pingInterval, cfg.pingTimeout
 	if cfg.set["app-ping"] {
@@ -130,6 +142,22 @@ func (s *session) options() []resilientws.Option {
 	return opts
 }
 
+// reconnectPolicy is resilientws.DefaultReconnectPolicy until the end of
+// input. Then, once a connection has opened and nothing is left to write, a
+// connection that ends is the server closing the session: rws does not
+// replace it, and stops (exit 0 if the default policy would have gone on).
+func (s *session) reconnectPolicy(cause error) bool {
+	retry := resilientws.DefaultReconnectPolicy(cause)
+	if !retry || !s.inputEnded.Load() {
+		return retry
+	}
+	if st := s.client.Stats(); st.Connects == 0 || st.Queued > 0 {
+		return true // lines still to write: reconnect for them
+	}
+	s.serverEnded.Store(true)
+	return false
+}
+
 // pongMatcher returns the application heartbeat's pong test: the message
 // equals reply, or contains it when contains is set.
 func pongMatcher(reply string, contains bool) func(resilientws.Message) bool {
@@ -161,6 +189,7 @@ func (s *session) onMessage(m resilientws.Message) {
 		s.fail(fmt.Errorf("writing to stdout: %w", err))
 		return
 	}
+	s.lastRecv.Store(time.Now().UnixNano())
 	s.received++
 	if s.received == s.cfg.count {
 		close(s.counted)
@@ -175,6 +204,8 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 	switch {
 	case e.Reconnect:
 		s.log.event(tagConnecting, "%s; reconnecting", msg)
+	case e.Err != nil && s.serverEnded.Load():
+		s.log.event(tagClosed, "%s; not reconnecting: the input is over", msg)
 	case e.Err != nil:
 		s.log.event(tagClosed, "%s; not reconnecting", msg)
 	default:

@@ -30,6 +30,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-count", "x", url}, `invalid value "x" for flag -count`},
 		{[]string{"-count", "-1", url}, "-count: must not be negative"},
 		{[]string{"-timeout", "-1s", url}, "-timeout: must not be negative"},
+		{[]string{"-linger", "-1s", url}, "-linger: must not be negative"},
 		{[]string{"ftp://127.0.0.1/"}, `scheme "ftp" is not ws, wss, http or https`},
 		{[]string{"127.0.0.1:bad"}, "invalid URL"},
 		{[]string{url, "ws://127.0.0.1:2/"}, "want at most one URL"},
