@@ -297,6 +297,24 @@ func TestBadFlagExits2(t *testing.T) {
 	}
 }
 
+// On a pipe, stdout gets the messages alone, unless -prefix always.
+func TestPrefixOnPipe(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: echo(nil)})
+	for _, tc := range []struct{ prefix, want string }{
+		{"", lines("{", `  "a": 1`, "}")},
+		{"always", lines(`> {"a":1}`, "< {", `    "a": 1`, "  }")},
+	} {
+		args := []string{"-json", "-count", "1", srv.url}
+		if tc.prefix != "" {
+			args = append([]string{"-prefix", tc.prefix}, args...)
+		}
+		if res := runRWS(t, lines(`{"a":1}`), args...); res.code != exitOK || res.stdout != tc.want {
+			t.Errorf("-prefix %q: exit %d, stdout %q; want 0 and %q\nstderr:\n%s", tc.prefix, res.code, res.stdout, tc.want, res.stderr)
+		}
+	}
+}
+
 func TestJSONPrettyPrints(t *testing.T) {
 	t.Parallel()
 	srv := newWSServer(t, serverOpts{serve: sendThenRead(text(`{"price":101.5,"tags":["a",null]}`), text("not json"))})

@@ -42,6 +42,7 @@ type config struct {
 	binaryFormat string
 	binaryIn     string // "" (text), formatHex or formatBase64
 	json         bool
+	prefix       string // prefixAuto, prefixAlways or prefixNever
 
 	count    int
 	timeout  time.Duration
@@ -57,6 +58,13 @@ type config struct {
 const (
 	formatHex    = "hex"
 	formatBase64 = "base64"
+)
+
+// Values of -prefix.
+const (
+	prefixAuto   = "auto"
+	prefixAlways = "always"
+	prefixNever  = "never"
 )
 
 // flushTimeout bounds the wait, at end of input, for the lines read to be
@@ -175,6 +183,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		"send each line of stdin as a binary message, decoded from this `format`: hex or base64 (a line that does not decode is reported and not sent)")
 	fs.BoolVar(&cfg.json, "json", false,
 		"pretty-print text messages that are JSON (others are printed as they are)")
+	fs.StringVar(&cfg.prefix, "prefix", prefixAuto,
+		"`when` to print '< ' before each message received and '> ' before each line sent from a pipe or file (a line typed on the terminal is on screen already): auto (when stdout is a terminal), always or never")
 	fs.IntVar(&cfg.count, "count", 0,
 		"exit after `N` messages have been received (0: no limit)")
 	fs.DurationVar(&cfg.timeout, "timeout", 0,
@@ -197,12 +207,14 @@ rws is a resilient WebSocket client. It connects to URL (ws, wss, http or
 https; with no scheme, ws:// is assumed, or wss:// for port 443), prints
 each message it receives on stdout (text as is, binary in hex or base64)
 and sends each line of stdin as a text message (or, with -binary-in, as a
-binary one). It reconnects with exponential backoff after any failure,
-detects dead connections with a heartbeat, and queues the lines read while
-the link is down. Connection
-events (state changes, errors, reconnect attempts and their delays,
-heartbeat round trips, dropped messages) go to stderr, in colour when
-stderr is a terminal and NO_COLOR is not set.
+binary one). On a terminal, it prints "< " before what it receives and
+"> " before the lines it sends from a pipe or file (-prefix); on a pipe,
+the messages alone. It reconnects with exponential backoff after any
+failure, detects dead connections with a heartbeat, and queues the lines
+read while the link is down. Connection events (state changes, errors,
+reconnect attempts and their delays, heartbeat round trips, dropped
+messages) go to stderr, in colour when stderr is a terminal and NO_COLOR is
+not set.
 
 Without a URL, rws runs a demo: it starts a local feed server on 127.0.0.1
 that sends a JSON tick every 200ms, echoes what it receives, and misbehaves
@@ -353,6 +365,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-linger: must not be negative, got %s", c.linger)
 	case c.binaryFormat != formatHex && c.binaryFormat != formatBase64:
 		return fmt.Errorf("-binary-format: want hex or base64, got %q", c.binaryFormat)
+	case c.prefix != prefixAuto && c.prefix != prefixAlways && c.prefix != prefixNever:
+		return fmt.Errorf("-prefix: want auto, always or never, got %q", c.prefix)
 	case c.binaryIn != "" && c.binaryIn != formatHex && c.binaryIn != formatBase64:
 		return fmt.Errorf("-binary-in: want hex or base64, got %q", c.binaryIn)
 	case c.binaryIn != "" && c.noStdin:

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/resilientws/resilientws"
@@ -62,6 +63,10 @@ func (s *session) sendLine(ctx context.Context, n int, line []byte, long bool) b
 	err := s.client.Send(ctx, typ, data)
 	switch {
 	case err == nil:
+		if err := s.out.sent(line); err != nil {
+			s.fail(fmt.Errorf("writing to stdout: %w", err))
+			return false
+		}
 		return true
 	case ctx.Err() != nil, errors.Is(err, resilientws.ErrClosed):
 		return false

@@ -8,11 +8,12 @@
 //
 // rws URL prints each message received on stdout and sends each line of
 // stdin as a text message (binary, decoded from hex or base64, with
-// -binary-in); connection events go to stderr. At the end of input it
-// prints the replies until the server closes or none has come for -linger
-// (1s), then closes with 1000. rws with no URL runs a demo against an
-// embedded server that misbehaves on a fixed cycle. rws -h lists the flags
-// and the exit codes.
+// -binary-in); connection events go to stderr. On a terminal, what is
+// received is marked "< " and what is sent from a pipe "> ". At the end of
+// input it prints the replies until the server closes or none has come for
+// -linger (1s), then closes with 1000. rws with no URL runs a demo against
+// an embedded server that misbehaves on a fixed cycle. rws -h lists the
+// flags and the exit codes.
 package main
 
 import (
@@ -80,6 +81,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	out := &messagePrinter{w: stdout, json: cfg.json, binary: cfg.binaryFormat}
+	out.marks = cfg.prefix == prefixAlways || cfg.prefix == prefixAuto && isTerminal(stdout)
+	out.echo = !isTerminal(stdin) // the terminal shows what is typed
 	s := newSession(cfg, out, status, demo)
 	client, err := resilientws.New(cfg.url, s.options()...)
 	if err != nil {

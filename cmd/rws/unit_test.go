@@ -40,6 +40,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
 		{[]string{"-binary-format", "octal", url}, "want hex or base64"},
 		{[]string{"-binary-in", "raw", url}, `-binary-in: want hex or base64, got "raw"`},
+		{[]string{"-prefix", "yes", url}, `-prefix: want auto, always or never, got "yes"`},
 		{[]string{"-binary-in", "hex", "-no-stdin", url}, "-binary-in has no effect with -no-stdin"},
 		{[]string{"-backoff-min", "0s", url}, "-backoff-min: must be positive"},
 		{[]string{"-backoff-min", "2s", "-backoff-max", "1s", url}, "-backoff-max (1s) is less than -backoff-min (2s)"},
@@ -224,6 +225,43 @@ func TestMessagePrinter(t *testing.T) {
 		if err := p.print(tc.m); err != nil || b.String() != tc.want {
 			t.Errorf("json %t, %s, %q: got %q (%v), want %q", tc.json, tc.binary, tc.m.Data, b.String(), err, tc.want)
 		}
+	}
+}
+
+func TestMessagePrinterMarks(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	p := &messagePrinter{w: &b, json: true, binary: formatHex, marks: true, echo: true}
+	for _, m := range []resilientws.Message{
+		{Type: resilientws.Text, Data: []byte("plain")},
+		{Type: resilientws.Text, Data: []byte(`{"a":[1]}`)},
+		{Type: resilientws.Text, Data: []byte("two\nlines")},
+		{Type: resilientws.Text, Data: nil},
+		{Type: resilientws.Binary, Data: []byte{0xff}},
+	} {
+		if err := p.print(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.sent([]byte("typed")); err != nil {
+		t.Fatal(err)
+	}
+	want := "< plain\n< {\n    \"a\": [\n      1\n    ]\n  }\n< two\n  lines\n< \n< ff\n> typed\n"
+	if b.String() != want {
+		t.Errorf("got %q\nwant %q", b.String(), want)
+	}
+
+	// Without echo (stdin is a terminal) or without marks, sent lines are not
+	// printed; without marks, messages are printed as they are.
+	b.Reset()
+	for _, p := range []*messagePrinter{{w: &b, marks: true}, {w: &b, echo: true}} {
+		if err := p.sent([]byte("typed")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&messagePrinter{w: &b}).print(resilientws.Message{Type: resilientws.Text, Data: []byte("a\nb")}) //nolint:errcheck // a bytes.Buffer
+	if b.String() != "a\nb\n" {
+		t.Errorf("no echo or no marks: got %q", b.String())
 	}
 }
 
