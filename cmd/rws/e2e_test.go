@@ -510,8 +510,72 @@ func TestHeartbeatRTTOnStderr(t *testing.T) {
 	t.Parallel()
 	srv := newWSServer(t, serverOpts{serve: echo(nil)})
 	res := runRWS(t, "", "-ping-interval", "20ms", "-duration", "1s", "-no-stdin", srv.url)
-	if res.code != exitOK || !strings.Contains(res.stderr, "heartbeat  RTT ") {
+	if res.code != exitOK || !strings.Contains(res.stderr, "heartbeat  connection 1: RTT ") {
 		t.Errorf("exit %d; want 0 and heartbeat lines\nstderr:\n%s", res.code, res.stderr)
+	}
+}
+
+// Every heartbeat line is printed while its connection is open, after its
+// OPEN line and before its close line, with that connection's number.
+func TestHeartbeatRTTInOrder(t *testing.T) {
+	t.Parallel()
+	pinged := make(chan struct{}, 100)
+	srv := newWSServer(t, serverOpts{
+		accept: &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+			select {
+			case pinged <- struct{}{}:
+			default:
+			}
+			return true
+		}},
+		// Connections 1 and 2 drop after a few pings, while pongs are
+		// measured; connection 3 sends the message that ends rws.
+		serve: func(ctx context.Context, c *websocket.Conn, n int, _ *http.Request) {
+			ctx = c.CloseRead(ctx) // answers pings; done when the connection fails
+			for range 4 {
+				select {
+				case <-pinged:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if n < 3 {
+				_ = c.CloseNow()
+				return
+			}
+			if err := c.Write(ctx, websocket.MessageText, []byte("done")); err != nil {
+				return
+			}
+			<-ctx.Done()
+		},
+	})
+	res := runRWS(t, "", "-ping-interval", "20ms", "-backoff-min", "200ms", "-backoff-max", "300ms", "-count", "1", "-no-stdin", srv.url)
+	if res.code != exitOK || res.stdout != "done\n" {
+		t.Fatalf("exit %d, stdout %q; want 0 and done\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	open, rtts := 0, 0 // the connection open in the output, if any
+	for _, line := range strings.Split(res.stderr, "\n") {
+		var n int
+		switch {
+		case strings.Contains(line, " OPEN "):
+			if _, err := fmt.Sscanf(line[strings.Index(line, "connection"):], "connection %d", &n); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			open = n
+		case strings.Contains(line, " closed: "):
+			open = 0
+		case strings.Contains(line, " heartbeat "):
+			rtts++
+			i := strings.Index(line, "connection")
+			if open == 0 {
+				t.Errorf("%q: printed while no connection is open\nstderr:\n%s", line, res.stderr)
+			} else if _, err := fmt.Sscanf(line[max(i, 0):], "connection %d:", &n); err != nil || n != open {
+				t.Errorf("%q: does not name connection %d, the open one\nstderr:\n%s", line, open, res.stderr)
+			}
+		}
+	}
+	if rtts == 0 {
+		t.Errorf("no heartbeat line\nstderr:\n%s", res.stderr)
 	}
 }
 

@@ -136,7 +136,6 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 		defer t.Stop()
 		rtt = t.C
 	}
-	var lastRTT time.Duration
 
 	// After the end of input and the flush: the quiet period of -linger.
 	var (
@@ -239,10 +238,7 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 			s.log.fatal("%v", s.failErr)
 			return s.close("error", exitFailure, false)
 		case <-rtt:
-			if st := c.Stats(); st.LastRTT != 0 && st.LastRTT != lastRTT {
-				lastRTT = st.LastRTT
-				s.log.event(tagHeartbeat, "RTT %s (smoothed %s)", fmtDuration(st.LastRTT), fmtDuration(st.SmoothedRTT))
-			}
+			s.printRTT()
 		}
 	}
 }

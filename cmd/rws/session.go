@@ -39,8 +39,15 @@ type session struct {
 
 	// Event goroutine only.
 	received  int  // messages printed
-	conn      int  // number of the last connection opened
 	tlsHinted bool // the -cacert/-k hint was printed
+
+	// connMu orders a connection's lines on stderr: its OPEN and close
+	// lines (event goroutine) and its heartbeat round trips (main loop),
+	// so that no round trip is printed outside its connection's lines.
+	connMu   sync.Mutex
+	conn     int           // number of the last connection opened
+	connOpen bool          // between its OnOpen and OnClose
+	rttSeen  time.Duration // Stats().LastRTT when last printed, or at OnOpen
 
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
@@ -169,15 +176,20 @@ func pongMatcher(reply string, contains bool) func(resilientws.Message) bool {
 }
 
 func (s *session) onOpen(e resilientws.OpenEvent) {
-	s.conn = e.Connection
 	s.openedOnce.Do(func() { close(s.opened) })
 	msg := fmt.Sprintf("connection %d", e.Connection)
 	if e.Subprotocol != "" {
 		msg += ", subprotocol " + e.Subprotocol
 	}
-	if n := s.client.Stats().Queued; n > 0 {
-		msg += fmt.Sprintf(", %d queued message(s) go out now", n)
+	st := s.client.Stats()
+	if st.Queued > 0 {
+		msg += fmt.Sprintf(", %d queued message(s) go out now", st.Queued)
 	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	// A round trip measured before this line is not printed: it may belong
+	// to the connection before.
+	s.conn, s.connOpen, s.rttSeen = e.Connection, true, st.LastRTT
 	s.log.event(tagOpen, "%s", msg)
 }
 
@@ -197,7 +209,10 @@ func (s *session) onMessage(m resilientws.Message) {
 }
 
 func (s *session) onClose(e resilientws.CloseEvent) {
-	msg := fmt.Sprintf("connection %d closed: %s", s.conn, describeCode(e.Code))
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.connOpen = false
+	msg := fmt.Sprintf("connection %d closed: %s", e.Connection, describeCode(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
 	}
@@ -211,6 +226,25 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 	default:
 		s.log.event(tagClosed, "%s", msg)
 	}
+}
+
+// printRTT prints the last heartbeat round trip if it is new and was
+// measured on the connection whose OPEN line was the last printed, which
+// is still open: never after that connection's close line, nor under the
+// number of another. The library has no round-trip event, so the main loop
+// polls Stats and prints under connMu, in order with OnOpen and OnClose.
+func (s *session) printRTT() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if !s.connOpen {
+		return
+	}
+	st := s.client.Stats()
+	if st.Connects != uint64(s.conn) || st.LastRTT == 0 || st.LastRTT == s.rttSeen {
+		return // a newer connection whose OnOpen has not run yet, or nothing new
+	}
+	s.rttSeen = st.LastRTT
+	s.log.event(tagHeartbeat, "connection %d: RTT %s (smoothed %s)", s.conn, fmtDuration(st.LastRTT), fmtDuration(st.SmoothedRTT))
 }
 
 func (s *session) onError(err error) {
