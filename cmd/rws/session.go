@@ -211,6 +211,9 @@ func (s *session) onMessage(m resilientws.Message) {
 func (s *session) onClose(e resilientws.CloseEvent) {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
+	if !s.cfg.quiet && s.cfg.pingInterval > 0 {
+		s.printRTTLocked() // the last round trip, if the main loop has not printed it yet
+	}
 	s.connOpen = false
 	msg := fmt.Sprintf("connection %d closed: %s", e.Connection, describeCode(e.Code))
 	if e.Reason != "" {
@@ -232,10 +235,16 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 // measured on the connection whose OPEN line was the last printed, which
 // is still open: never after that connection's close line, nor under the
 // number of another. The library has no round-trip event, so the main loop
-// polls Stats and prints under connMu, in order with OnOpen and OnClose.
+// polls Stats and prints under connMu, in order with OnOpen and OnClose
+// (which prints the last one before its close line).
 func (s *session) printRTT() {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
+	s.printRTTLocked()
+}
+
+// printRTTLocked is printRTT; s.connMu must be held.
+func (s *session) printRTTLocked() {
 	if !s.connOpen {
 		return
 	}
