@@ -252,10 +252,11 @@ Examples:
   rws                                             the demo
   rws -duration 20s -json                         the demo, pretty, for 20s
   rws ws://127.0.0.1:8080/ws                      an interactive session
-  printf 'hello\n' | rws ws://127.0.0.1:8080/echo    prints the reply
+  rws -c localhost:8080/ws -s chat                wscat's -c and -s
+  printf 'hello\n' | rws ws://127.0.0.1:8080/echo
+  printf '0001ff\n' | rws -binary-in hex localhost:8080/echo
   rws -H 'Authorization: Bearer TOKEN' -no-stdin wss://feed.example.com/v1
-  rws -cacert dev-ca.pem wss://127.0.0.1:8443/ws    a server with its own CA
-  printf '0001ff\n' | rws -binary-in hex -count 1 localhost:8080/echo
+  rws -cacert dev-ca.pem wss://127.0.0.1:8443/ws  a server with its own CA
   rws -app-ping '{"request":"ping"}' -app-pong '"pong"' -app-pong-contains URL
 `
 
