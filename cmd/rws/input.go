@@ -17,9 +17,9 @@ import (
 const maxLine = resilientws.DefaultQueueBytes
 
 // readInput sends each line of r, without its line ending, as a text
-// message (binary with -binary-in), in order. Lines read while the client is disconnected are queued;
-// when the queue is full, Send waits, and so does the reading (backpressure
-// on whatever feeds stdin). It closes done when it stops: at the end of
+// message (binary with -binary-in), in order. Lines read while the client
+// is disconnected are queued; when the queue is full, Send waits, and so
+// does the reading (backpressure on whatever feeds stdin). It closes done when it stops: at the end of
 // input, on a read error, when ctx ends or when the client has stopped.
 //
 // Owner: run. Stop signal: ctx or the end of input. It is not joined: a read
@@ -60,13 +60,14 @@ func (s *session) sendLine(ctx context.Context, n int, line []byte, long bool) b
 		}
 		typ = resilientws.Binary
 	}
+	// Shown before Send, so that it comes before the reply to it.
+	if err := s.out.sent(line); err != nil {
+		s.fail(fmt.Errorf("writing to stdout: %w", err))
+		return false
+	}
 	err := s.client.Send(ctx, typ, data)
 	switch {
 	case err == nil:
-		if err := s.out.sent(line); err != nil {
-			s.fail(fmt.Errorf("writing to stdout: %w", err))
-			return false
-		}
 		return true
 	case ctx.Err() != nil, errors.Is(err, resilientws.ErrClosed):
 		return false

@@ -17,8 +17,9 @@ import (
 )
 
 // messagePrinter writes received messages on stdout, one Write per message,
-// and, when marks is set, the lines sent. It is safe for concurrent use: the
-// event goroutine prints what arrives, the stdin reader what is sent.
+// and, when marks and echo are set, the lines sent. It is safe for
+// concurrent use: the event goroutine prints what arrives, the stdin reader
+// what is sent.
 type messagePrinter struct {
 	w      io.Writer
 	json   bool   // pretty-print JSON text messages
@@ -79,8 +80,8 @@ func (p *messagePrinter) print(m resilientws.Message) error {
 	return err
 }
 
-// sent prints a line of stdin that was just queued, after "> ", if marks
-// and echo are set.
+// sent prints a line of stdin about to be sent, after "> ", if marks and
+// echo are set.
 func (p *messagePrinter) sent(line []byte) error {
 	if !p.marks || !p.echo {
 		return nil
