@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -39,6 +41,106 @@ func TestEchoInteractive(t *testing.T) {
 		if !strings.Contains(p.stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, p.stderr)
 		}
+	}
+}
+
+// "rws host:port/path" connects to ws://host:port/path.
+func TestURLWithoutSchemeConnects(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: sendThenRead(text("hi"))})
+	res := runRWS(t, "", "-count", "1", "-no-stdin", strings.TrimPrefix(srv.url, "ws://")+"/echo")
+	if res.code != exitOK || res.stdout != "hi\n" || !strings.Contains(res.stderr, "CONNECTING "+srv.url+"/echo") {
+		t.Errorf("exit %d, stdout %q; want 0 and the message from %s/echo\nstderr:\n%s", res.code, res.stdout, srv.url, res.stderr)
+	}
+}
+
+// "printf 'hello\n' | rws URL" prints the reply: after the end of input,
+// rws goes on printing until nothing arrives for -linger, then closes with
+// 1000.
+func TestEndOfInputWaitsForReplies(t *testing.T) {
+	t.Parallel()
+	closed := make(chan websocket.StatusCode, 1)
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				closed <- websocket.CloseStatus(err)
+				return
+			}
+			if err := c.Write(ctx, typ, data); err != nil {
+				return
+			}
+		}
+	}})
+	res := runRWS(t, "hello\n", srv.url)
+	if res.code != exitOK || res.stdout != "hello\n" || !strings.Contains(res.stderr, "CLOSING    end of input: nothing received for 1s") {
+		t.Errorf("exit %d, stdout %q; want 0, the reply, and a close after 1s of quiet\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if code := <-closed; code != websocket.StatusNormalClosure {
+		t.Errorf("the server saw close code %d, want 1000", code)
+	}
+}
+
+// Each message received starts the quiet period of -linger over.
+func TestLingerRestartsOnEachMessage(t *testing.T) {
+	t.Parallel()
+	const n, gap, linger = 12, 100 * time.Millisecond, time.Second // n gaps last longer than linger
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for i := range n {
+			if err := c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf("m%d", i))); err != nil {
+				return
+			}
+			<-tick.C // the pace of the feed, not a synchronisation
+		}
+		sendThenRead()(ctx, c, 0, nil)
+	}})
+	res := runRWS(t, "go\n", "-linger", linger.String(), srv.url)
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	if res.code != exitOK || res.stdout != lines(want...) {
+		t.Errorf("exit %d, stdout %q; want 0 and all %d messages\nstderr:\n%s", res.code, res.stdout, n, res.stderr)
+	}
+}
+
+// When the server closes after the end of input, rws prints what came
+// before the close and exits 0 at once, without reconnecting or waiting.
+func TestEndOfInputServerCloses(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		for _, s := range []string{"one", "two"} {
+			if err := c.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
+				return
+			}
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "bye")
+	}})
+	// A -linger longer than processTimeout: only the server's close can end rws in time.
+	res := runRWS(t, "hi\n", "-linger", "1h", srv.url)
+	if res.code != exitOK || res.stdout != lines("one", "two") {
+		t.Errorf("exit %d, stdout %q; want 0 and both messages\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, `connection 1 closed: 1000 (normal closure) "bye"; not reconnecting: the input is over`) || strings.Contains(res.stderr, "reconnect  ") {
+		t.Errorf("stderr: want the close, and no reconnect:\n%s", res.stderr)
+	}
+}
+
+// -linger 0 closes as soon as every line is written.
+func TestLingerZeroClosesAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: sendThenRead()}) // never replies
+	res := runRWS(t, "hi\n", "-linger", "0", "-ping-interval", "0", srv.url)
+	if res.code != exitOK || !strings.Contains(res.stderr, "CLOSING    end of input: done") || strings.Contains(res.stderr, "printing what arrives") {
+		t.Errorf("exit %d; want 0 and a close without waiting\nstderr:\n%s", res.code, res.stderr)
 	}
 }
 
@@ -195,6 +297,24 @@ func TestBadFlagExits2(t *testing.T) {
 	}
 }
 
+// On a pipe, stdout gets the messages alone, unless -prefix always.
+func TestPrefixOnPipe(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: echo(nil)})
+	for _, tc := range []struct{ prefix, want string }{
+		{"", lines("{", `  "a": 1`, "}")},
+		{"always", lines(`> {"a":1}`, "< {", `    "a": 1`, "  }")},
+	} {
+		args := []string{"-json", "-count", "1", srv.url}
+		if tc.prefix != "" {
+			args = append([]string{"-prefix", tc.prefix}, args...)
+		}
+		if res := runRWS(t, lines(`{"a":1}`), args...); res.code != exitOK || res.stdout != tc.want {
+			t.Errorf("-prefix %q: exit %d, stdout %q; want 0 and %q\nstderr:\n%s", tc.prefix, res.code, res.stdout, tc.want, res.stderr)
+		}
+	}
+}
+
 func TestJSONPrettyPrints(t *testing.T) {
 	t.Parallel()
 	srv := newWSServer(t, serverOpts{serve: sendThenRead(text(`{"price":101.5,"tags":["a",null]}`), text("not json"))})
@@ -219,6 +339,42 @@ func TestBinaryFormats(t *testing.T) {
 		if res := runRWS(t, "", args...); res.code != exitOK || res.stdout != tc.want {
 			t.Errorf("format %q: exit %d, stdout %q; want %q", tc.format, res.code, res.stdout, tc.want)
 		}
+	}
+}
+
+// -binary-in sends each line as a binary message; a line that does not
+// decode is reported, and the next ones are still sent.
+func TestBinaryIn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ format, in, bad string }{
+		{"hex", lines("0001ff", "0x12", "fe"), "line 2 not sent: -binary-in hex: encoding/hex: invalid byte: U+0078 'x'"},
+		{"base64", lines("AAH/", "not base64", "/g=="), "line 2 not sent: -binary-in base64: illegal base64 data"},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan message, 2)
+			srv := newWSServer(t, serverOpts{serve: func(ctx context.Context, c *websocket.Conn, _ int, _ *http.Request) {
+				for {
+					typ, data, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					got <- message{typ, data}
+					if err := c.Write(ctx, typ, data); err != nil {
+						return
+					}
+				}
+			}})
+			res := runRWS(t, tc.in, "-binary-in", tc.format, "-count", "2", srv.url)
+			if res.code != exitOK || res.stdout != lines("0001ff", "fe") || !strings.Contains(res.stderr, tc.bad) {
+				t.Fatalf("exit %d, stdout %q; want 0, the two echoes in hex and %q\nstderr:\n%s", res.code, res.stdout, tc.bad, res.stderr)
+			}
+			for _, want := range []message{binary(0, 1, 0xff), binary(0xfe)} {
+				if m := <-got; m.typ != want.typ || !bytes.Equal(m.data, want.data) { // echoed, so received
+					t.Errorf("the server received %v %x, want %v %x", m.typ, m.data, want.typ, want.data)
+				}
+			}
+		})
 	}
 }
 
@@ -257,6 +413,55 @@ func TestHeadersAndSubprotocol(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "connection 1, subprotocol chat") {
 		t.Errorf("stderr lacks the subprotocol:\n%s", res.stderr)
+	}
+}
+
+// wscat's habits: -c URL, -s subprotocol.
+func TestWscatFlags(t *testing.T) {
+	t.Parallel()
+	protos := make(chan string, 1)
+	srv := newWSServer(t, serverOpts{
+		accept: &websocket.AcceptOptions{Subprotocols: []string{"chat"}},
+		serve: func(ctx context.Context, c *websocket.Conn, n int, r *http.Request) {
+			protos <- r.Header.Get("Sec-WebSocket-Protocol")
+			sendThenRead(text("ok"))(ctx, c, n, r)
+		},
+	})
+	res := runRWS(t, "", "-c", srv.url, "-s", "chat", "-count", "1", "-no-stdin")
+	if res.code != exitOK || res.stdout != "ok\n" || !strings.Contains(res.stderr, "subprotocol chat") {
+		t.Fatalf("exit %d, stdout %q; want 0, ok and the subprotocol\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if got := <-protos; got != "chat" {
+		t.Errorf("Sec-WebSocket-Protocol: %q, want chat", got)
+	}
+}
+
+// A self-signed wss server: refused by default, reached with -k or
+// -insecure (with a warning) or with -cacert.
+func TestSelfSignedTLS(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{tls: true, serve: sendThenRead(text("secret"))})
+	if !strings.HasPrefix(srv.url, "wss://") {
+		t.Fatalf("server URL %s: want wss", srv.url)
+	}
+	const warning = "warning    -insecure: the server's TLS certificate is not verified"
+	res := runRWS(t, "", "-timeout", "1s", "-no-stdin", srv.url)
+	if res.code != exitFailure || strings.Count(res.stderr, "-cacert FILE trusts its CA, -k trusts anything") != 1 {
+		t.Errorf("no flag: exit %d; want 1 and the certificate error with a hint, once\nstderr:\n%s", res.code, res.stderr)
+	}
+	for _, args := range [][]string{{"-k"}, {"--insecure"}, {"-cacert", srv.certFile(t)}} {
+		res := runRWS(t, "", append(args, "-count", "1", "-no-stdin", srv.url)...)
+		if res.code != exitOK || res.stdout != "secret\n" {
+			t.Errorf("%q: exit %d, stdout %q; want 0 and the message\nstderr:\n%s", args, res.code, res.stdout, res.stderr)
+		}
+		if warned := strings.Contains(res.stderr, warning); warned != (args[0] != "-cacert") {
+			t.Errorf("%q: warned %t\nstderr:\n%s", args, warned, res.stderr)
+		}
+	}
+	// The warning is shown even with -quiet.
+	res = runRWS(t, "", "-k", "-quiet", "-count", "1", "-no-stdin", srv.url)
+	if res.code != exitOK || !strings.Contains(res.stderr, warning) {
+		t.Errorf("-k -quiet: exit %d; want 0 and the warning\nstderr:\n%s", res.code, res.stderr)
 	}
 }
 
@@ -305,8 +510,87 @@ func TestHeartbeatRTTOnStderr(t *testing.T) {
 	t.Parallel()
 	srv := newWSServer(t, serverOpts{serve: echo(nil)})
 	res := runRWS(t, "", "-ping-interval", "20ms", "-duration", "1s", "-no-stdin", srv.url)
-	if res.code != exitOK || !strings.Contains(res.stderr, "heartbeat  RTT ") {
+	if res.code != exitOK || !strings.Contains(res.stderr, "heartbeat  connection 1: RTT ") {
 		t.Errorf("exit %d; want 0 and heartbeat lines\nstderr:\n%s", res.code, res.stderr)
+	}
+}
+
+// Every heartbeat line is printed while its connection is open, after its
+// OPEN line and before its close line, with that connection's number; the
+// last round trip of a connection that drops is printed before its close
+// line.
+func TestHeartbeatRTTInOrder(t *testing.T) {
+	t.Parallel()
+	pinged := make(chan struct{}, 100)
+	srv := newWSServer(t, serverOpts{
+		accept: &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+			select {
+			case pinged <- struct{}{}:
+			default:
+			}
+			return true
+		}},
+		// Connections 1 and 2 drop at their second ping; connection 3
+		// sends, a few pings later, the message that ends rws.
+		serve: func(ctx context.Context, c *websocket.Conn, n int, _ *http.Request) {
+			ctx = c.CloseRead(ctx) // answers pings; done when the connection fails
+			// A beat ends with its pong: at the second ping, the first
+			// round trip has been measured.
+			for range 2 {
+				select {
+				case <-pinged:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if n < 3 {
+				_ = c.CloseNow()
+				return
+			}
+			for range 4 {
+				select {
+				case <-pinged:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err := c.Write(ctx, websocket.MessageText, []byte("done")); err != nil {
+				return
+			}
+			<-ctx.Done()
+		},
+	})
+	res := runRWS(t, "", "-ping-interval", "20ms", "-backoff-min", "200ms", "-backoff-max", "300ms", "-count", "1", "-no-stdin", srv.url)
+	if res.code != exitOK || res.stdout != "done\n" {
+		t.Fatalf("exit %d, stdout %q; want 0 and done\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	open := 0             // the connection open in the output, if any
+	rtts := map[int]int{} // heartbeat lines by connection
+	for _, line := range strings.Split(res.stderr, "\n") {
+		var n int
+		switch {
+		case strings.Contains(line, " OPEN "):
+			if _, err := fmt.Sscanf(line[strings.Index(line, "connection"):], "connection %d", &n); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			open = n
+		case strings.Contains(line, " closed: "):
+			open = 0
+		case strings.Contains(line, " heartbeat "):
+			rtts[open]++
+			i := strings.Index(line, "connection")
+			if open == 0 {
+				t.Errorf("%q: printed while no connection is open\nstderr:\n%s", line, res.stderr)
+			} else if _, err := fmt.Sscanf(line[max(i, 0):], "connection %d:", &n); err != nil || n != open {
+				t.Errorf("%q: does not name connection %d, the open one\nstderr:\n%s", line, open, res.stderr)
+			}
+		}
+	}
+	// Connections 1 and 2 measured a round trip before they dropped (the
+	// server dropped them at the second ping), likely before the main loop
+	// looked: OnClose prints it.
+	if rtts[1] == 0 || rtts[2] == 0 {
+		t.Errorf("heartbeat lines by connection: %v; want some for 1 and 2\nstderr:\n%s", rtts, res.stderr)
 	}
 }
 
@@ -351,7 +635,8 @@ func TestHelp(t *testing.T) {
 	}
 	cfg := &config{}
 	newFlagSet(cfg).VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(res.stdout, "  -"+f.Name+" ") && !strings.Contains(res.stdout, "  -"+f.Name+"\n") {
+		if !strings.Contains(res.stdout, "  -"+f.Name+" ") && !strings.Contains(res.stdout, "  -"+f.Name+"\n") &&
+			!strings.Contains(res.stdout, "  -"+f.Name+"\t") { // a one-letter bool flag
 			t.Errorf("usage lacks -%s", f.Name)
 		}
 	})

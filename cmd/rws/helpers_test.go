@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -235,17 +237,37 @@ type serverOpts struct {
 	accept *websocket.AcceptOptions
 	// serve runs each connection, numbered from 1, until it returns.
 	serve func(ctx context.Context, c *websocket.Conn, n int, r *http.Request)
+	// tls serves wss, with httptest's self-signed certificate.
+	tls bool
 }
 
 func newWSServer(t *testing.T, o serverOpts) *wsServer {
 	t.Helper()
 	s := &wsServer{live: map[*websocket.Conn]struct{}{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.handle(w, r, o)
 	}))
+	if o.tls {
+		s.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+		s.srv.StartTLS()
+	} else {
+		s.srv.Start()
+	}
 	s.url = "ws" + strings.TrimPrefix(s.srv.URL, "http")
 	t.Cleanup(s.close)
 	return s
+}
+
+// certFile writes the TLS server's certificate to a PEM file and returns
+// its path.
+func (s *wsServer) certFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cert.pem")
+	block := &pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func (s *wsServer) handle(w http.ResponseWriter, r *http.Request, o serverOpts) {

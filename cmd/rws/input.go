@@ -2,8 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/resilientws/resilientws"
@@ -13,9 +17,9 @@ import (
 const maxLine = resilientws.DefaultQueueBytes
 
 // readInput sends each line of r, without its line ending, as a text
-// message, in order. Lines read while the client is disconnected are queued;
-// when the queue is full, Send waits, and so does the reading (backpressure
-// on whatever feeds stdin). It closes done when it stops: at the end of
+// message (binary with -binary-in), in order. Lines read while the client
+// is disconnected are queued; when the queue is full, Send waits, and so
+// does the reading (backpressure on whatever feeds stdin). It closes done when it stops: at the end of
 // input, on a read error, when ctx ends or when the client has stopped.
 //
 // Owner: run. Stop signal: ctx or the end of input. It is not joined: a read
@@ -39,14 +43,29 @@ func (s *session) readInput(ctx context.Context, r io.Reader, done chan<- struct
 	}
 }
 
-// sendLine queues line number n. It returns false once nothing more can be
-// sent: ctx ended or the client stopped.
+// sendLine queues line number n, as text or, with -binary-in, decoded as
+// binary. It returns false once nothing more can be sent: ctx ended or the
+// client stopped.
 func (s *session) sendLine(ctx context.Context, n int, line []byte, long bool) bool {
 	if long {
 		s.log.warn(tagInput, "line %d not sent: longer than %d bytes", n, maxLine)
 		return true
 	}
-	err := s.client.Send(ctx, resilientws.Text, line)
+	typ, data := resilientws.Text, line
+	if s.cfg.binaryIn != "" {
+		var err error
+		if data, err = decodeLine(s.cfg.binaryIn, line); err != nil {
+			s.log.warn(tagInput, "line %d not sent: -binary-in %s: %v", n, s.cfg.binaryIn, err)
+			return true
+		}
+		typ = resilientws.Binary
+	}
+	// Shown before Send, so that it comes before the reply to it.
+	if err := s.out.sent(line); err != nil {
+		s.fail(fmt.Errorf("writing to stdout: %w", err))
+		return false
+	}
+	err := s.client.Send(ctx, typ, data)
 	switch {
 	case err == nil:
 		return true
@@ -93,4 +112,26 @@ func readLine(br *bufio.Reader, limit int) (line []byte, size int, long bool, er
 		}
 	}
 	return line, size, long, err
+}
+
+// decodeLine decodes a line of -binary-in input: hex or standard base64
+// (padded), spaces and tabs around it ignored.
+func decodeLine(format string, line []byte) ([]byte, error) {
+	line = bytes.Trim(line, " \t")
+	var (
+		out []byte
+		n   int
+		err error
+	)
+	if format == formatBase64 {
+		out = make([]byte, base64.StdEncoding.DecodedLen(len(line)))
+		n, err = base64.StdEncoding.Decode(out, line)
+	} else {
+		out = make([]byte, hex.DecodedLen(len(line)))
+		n, err = hex.Decode(out, line)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out[:n], nil
 }

@@ -7,9 +7,13 @@
 //	go install github.com/resilientws/resilientws/cmd/rws@latest
 //
 // rws URL prints each message received on stdout and sends each line of
-// stdin as a text message; connection events go to stderr. rws with no URL
-// runs a demo against an embedded server that misbehaves on a fixed cycle.
-// rws -h lists the flags and the exit codes.
+// stdin as a text message (binary, decoded from hex or base64, with
+// -binary-in); connection events go to stderr. On a terminal, what is
+// received is marked "< " and what is sent from a pipe "> ". At the end of
+// input it prints the replies until the server closes or none has come for
+// -linger (1s), then closes with 1000. rws with no URL runs a demo against
+// an embedded server that misbehaves on a fixed cycle. rws -h lists the
+// flags and the exit codes.
 package main
 
 import (
@@ -30,7 +34,7 @@ import (
 const (
 	exitOK      = 0 // clean finish
 	exitFailure = 1 // permanent failure, -timeout, lines not written
-	exitUsage   = 2 // bad flag, URL, header or option value
+	exitUsage   = 2 // bad flag, URL, header, option value or -cacert file
 )
 
 func main() {
@@ -50,6 +54,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status.fatal("%v", err)
 		fmt.Fprintln(stderr, "Run 'rws -h' for usage.")
 		return exitUsage
+	}
+
+	if cfg.insecure {
+		status.warn(tagWarning, "-insecure: the server's TLS certificate is not verified; anyone on the path can read and change this session")
 	}
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -73,6 +81,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	out := &messagePrinter{w: stdout, json: cfg.json, binary: cfg.binaryFormat}
+	out.marks = cfg.prefix == prefixAlways || cfg.prefix == prefixAuto && isTerminal(stdout)
+	out.echo = !isTerminal(stdin) // the terminal shows what is typed
 	s := newSession(cfg, out, status, demo)
 	client, err := resilientws.New(cfg.url, s.options()...)
 	if err != nil {
@@ -101,8 +111,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader) int {
 	cfg, c := s.cfg, s.client
 
-	// End of input stops rws only when nothing else bounds the session.
-	endOnEOF := cfg.count == 0 && cfg.duration == 0 && !s.demo
 	var inputDone chan struct{}
 	inputCtx, stopInput := context.WithCancel(ctx)
 	defer stopInput()
@@ -128,7 +136,18 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 		defer t.Stop()
 		rtt = t.C
 	}
-	var lastRTT time.Duration
+
+	// After the end of input and the flush: the quiet period of -linger.
+	var (
+		linger      *time.Timer
+		lingerC     <-chan time.Time
+		lingerStart time.Time
+	)
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 
 	// The flush at end of input runs aside, so the other ends still count.
 	var (
@@ -146,9 +165,10 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 			return s.close("interrupted", exitOK, false)
 		case <-inputDone:
 			inputDone = nil
-			if !endOnEOF {
+			if !s.endOnEOF {
 				continue
 			}
+			s.inputEnded.Store(true)
 			s.log.event(tagClosing, "end of input: writing what is queued (at most %s)", flushTimeout)
 			flushed = make(chan error, 1)
 			flushWG.Add(1)
@@ -158,8 +178,14 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 			}()
 		case err := <-flushed:
 			switch {
-			case err == nil:
+			case err == nil && cfg.linger == 0:
 				return s.close("end of input: done", exitOK, true)
+			case err == nil:
+				s.log.event(tagClosing, "end of input: every line written; printing what arrives until %s pass with nothing, or the server closes", cfg.linger)
+				lingerStart = time.Now()
+				linger = time.NewTimer(cfg.linger)
+				lingerC = linger.C
+				continue
 			case ctx.Err() != nil:
 				continue // interrupted: handled above
 			case c.Err() != nil:
@@ -173,6 +199,16 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 			}
 			s.log.fatal("%v", err)
 			return s.close("end of input", exitFailure, false)
+		case <-lingerC:
+			last := lingerStart
+			if recv := time.Unix(0, s.lastRecv.Load()); recv.After(last) {
+				last = recv
+			}
+			if wait := cfg.linger - time.Since(last); wait > 0 {
+				linger.Reset(wait) // something arrived meanwhile
+				continue
+			}
+			return s.close(fmt.Sprintf("end of input: nothing received for %s", cfg.linger), exitOK, true)
 		case <-s.counted:
 			return s.close(fmt.Sprintf("%d message(s) received", cfg.count), exitOK, false)
 		case <-deadline:
@@ -193,16 +229,16 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 			s.log.fatal("%s", msg)
 			return s.close("timeout", exitFailure, false)
 		case <-c.Done():
+			if s.serverEnded.Load() {
+				return exitOK // the server closed after the end of input; onClose said so
+			}
 			s.log.fatal("%s", describeFailure(c.Err()))
 			return exitFailure
 		case <-s.failed:
 			s.log.fatal("%v", s.failErr)
 			return s.close("error", exitFailure, false)
 		case <-rtt:
-			if st := c.Stats(); st.LastRTT != 0 && st.LastRTT != lastRTT {
-				lastRTT = st.LastRTT
-				s.log.event(tagHeartbeat, "RTT %s (smoothed %s)", fmtDuration(st.LastRTT), fmtDuration(st.SmoothedRTT))
-			}
+			s.printRTT()
 		}
 	}
 }

@@ -16,18 +16,34 @@ import (
 	"github.com/resilientws/resilientws"
 )
 
-// messagePrinter writes received messages on stdout, one Write per message.
-// Only the client's event goroutine uses it.
+// messagePrinter writes received messages on stdout, one Write per message,
+// and, when marks and echo are set, the lines sent. It is safe for
+// concurrent use: the event goroutine prints what arrives, the stdin reader
+// what is sent.
 type messagePrinter struct {
 	w      io.Writer
 	json   bool   // pretty-print JSON text messages
 	binary string // formatHex or formatBase64
-	buf    bytes.Buffer
+	// marks puts "< " before each message received (and indents its other
+	// lines); with echo, each line sent is printed too, after "> ".
+	marks, echo bool
+
+	mu  sync.Mutex // guards buf and orders the writes
+	buf bytes.Buffer
+	out bytes.Buffer // with marks: buf, marked
 }
 
+// Marks of -prefix.
+const (
+	markReceived = "< "
+	markSent     = "> "
+)
+
 // print writes m followed by a newline: text as is (indented when -json and
-// the text is JSON), binary in hex or base64.
+// the text is JSON), binary in hex or base64; after "< " with marks.
 func (p *messagePrinter) print(m resilientws.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.buf.Reset()
 	switch {
 	case m.Type == resilientws.Binary && p.binary == formatBase64:
@@ -45,8 +61,50 @@ func (p *messagePrinter) print(m resilientws.Message) error {
 		p.buf.Write(m.Data)
 	}
 	p.buf.WriteByte('\n')
-	_, err := p.w.Write(p.buf.Bytes())
+	if !p.marks {
+		_, err := p.w.Write(p.buf.Bytes())
+		return err
+	}
+	p.out.Reset()
+	p.out.WriteString(markReceived)
+	body := p.buf.Bytes()
+	for { // the other lines are indented under the first
+		i := bytes.IndexByte(body, '\n')
+		p.out.Write(body[:i+1])
+		if body = body[i+1:]; len(body) == 0 {
+			break
+		}
+		p.out.WriteString("  ")
+	}
+	_, err := p.w.Write(p.out.Bytes())
 	return err
+}
+
+// sent prints a line of stdin about to be sent, after "> ", if marks and
+// echo are set.
+func (p *messagePrinter) sent(line []byte) error {
+	if !p.marks || !p.echo {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.out.Reset()
+	p.out.WriteString(markSent)
+	p.out.Write(line)
+	p.out.WriteByte('\n')
+	_, err := p.w.Write(p.out.Bytes())
+	return err
+}
+
+// isTerminal reports whether f is a character device: a terminal, as far as
+// rws can tell without a dependency (or /dev/null, which prints nothing).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := file.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // ANSI colours for the tags of status lines.
@@ -75,6 +133,7 @@ const (
 	tagServer     = "server"
 	tagDemo       = "demo"
 	tagInput      = "stdin"
+	tagWarning    = "warning"
 )
 
 var tagColours = map[string]string{
@@ -89,6 +148,7 @@ var tagColours = map[string]string{
 	tagServer:     ansiBlue + ansiBold,
 	tagDemo:       ansiBlue,
 	tagInput:      ansiMagenta,
+	tagWarning:    ansiRed + ansiBold,
 }
 
 // tagWidth aligns the messages of status lines.
@@ -154,12 +214,7 @@ func colourEnabled(w io.Writer, getenv func(string) string) bool {
 	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
 		return false
 	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return isTerminal(w)
 }
 
 // statusNames are the short names of the close codes, as in RFC 6455.

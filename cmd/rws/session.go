@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -31,10 +33,21 @@ type session struct {
 	log    *statusPrinter
 	client *resilientws.Client // set before Start, so callbacks may use it
 	demo   bool
+	// endOnEOF: the end of input ends the session (after -linger), as
+	// neither -count, -duration, -no-stdin nor the demo keeps it going.
+	endOnEOF bool
 
 	// Event goroutine only.
-	received int // messages printed
-	conn     int // number of the last connection opened
+	received  int  // messages printed
+	tlsHinted bool // the -cacert/-k hint was printed
+
+	// connMu orders a connection's lines on stderr: its OPEN and close
+	// lines (event goroutine) and its heartbeat round trips (main loop),
+	// so that no round trip is printed outside its connection's lines.
+	connMu   sync.Mutex
+	conn     int           // number of the last connection opened
+	connOpen bool          // between its OnOpen and OnClose
+	rttSeen  time.Duration // Stats().LastRTT when last printed, or at OnOpen
 
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
@@ -45,17 +58,22 @@ type session struct {
 
 	mu      sync.Mutex // guards lastErr
 	lastErr error      // the last error reported through OnError
+
+	inputEnded  atomic.Bool  // set by the main loop at the end of input, if endOnEOF
+	serverEnded atomic.Bool  // the policy did not replace a connection that ended after inputEnded
+	lastRecv    atomic.Int64 // when the last message was printed, in Unix nanoseconds
 }
 
 func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool) *session {
 	return &session{
-		cfg:     cfg,
-		out:     out,
-		log:     log,
-		demo:    demo,
-		opened:  make(chan struct{}),
-		counted: make(chan struct{}),
-		failed:  make(chan struct{}),
+		cfg:      cfg,
+		out:      out,
+		log:      log,
+		demo:     demo,
+		endOnEOF: cfg.count == 0 && cfg.duration == 0 && !cfg.noStdin && !demo,
+		opened:   make(chan struct{}),
+		counted:  make(chan struct{}),
+		failed:   make(chan struct{}),
 	}
 }
 
@@ -88,6 +106,9 @@ func (s *session) options() []resilientws.Option {
 		resilientws.WithQueue(cfg.queue, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
 		resilientws.WithReadLimit(cfg.readLimit),
 	}
+	if s.endOnEOF {
+		opts = append(opts, resilientws.WithReconnectPolicy(s.reconnectPolicy))
+	}
 	interval, timeout := cfg.pingInterval, cfg.pingTimeout
 	if cfg.set["app-ping"] {
 		ping := resilientws.Message{Type: resilientws.Text, Data: []byte(cfg.appPing)}
@@ -110,16 +131,38 @@ func (s *session) options() []resilientws.Option {
 	if len(cfg.header) > 0 {
 		opts = append(opts, resilientws.WithHeader(cfg.header))
 	}
-	if len(cfg.subprotocols) > 0 || cfg.host != "" {
-		opts = append(opts, resilientws.WithDialOptions(&websocket.DialOptions{
+	if len(cfg.subprotocols) > 0 || cfg.host != "" || cfg.tlsConfig != nil {
+		d := &websocket.DialOptions{
 			Subprotocols: cfg.subprotocols,
 			Host:         cfg.host,
-		}))
+		}
+		if cfg.tlsConfig != nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = cfg.tlsConfig
+			d.HTTPClient = &http.Client{Transport: tr}
+		}
+		opts = append(opts, resilientws.WithDialOptions(d))
 	}
 	if s.demo {
 		opts = append(opts, resilientws.WithStableAfter(demoStableAfter))
 	}
 	return opts
+}
+
+// reconnectPolicy is resilientws.DefaultReconnectPolicy until the end of
+// input. Then, once a connection has opened and nothing is left to write, a
+// connection that ends is the server closing the session: rws does not
+// replace it, and stops (exit 0 if the default policy would have gone on).
+func (s *session) reconnectPolicy(cause error) bool {
+	retry := resilientws.DefaultReconnectPolicy(cause)
+	if !retry || !s.inputEnded.Load() {
+		return retry
+	}
+	if st := s.client.Stats(); st.Connects == 0 || st.Queued > 0 {
+		return true // lines still to write: reconnect for them
+	}
+	s.serverEnded.Store(true)
+	return false
 }
 
 // pongMatcher returns the application heartbeat's pong test: the message
@@ -133,15 +176,20 @@ func pongMatcher(reply string, contains bool) func(resilientws.Message) bool {
 }
 
 func (s *session) onOpen(e resilientws.OpenEvent) {
-	s.conn = e.Connection
 	s.openedOnce.Do(func() { close(s.opened) })
 	msg := fmt.Sprintf("connection %d", e.Connection)
 	if e.Subprotocol != "" {
 		msg += ", subprotocol " + e.Subprotocol
 	}
-	if n := s.client.Stats().Queued; n > 0 {
-		msg += fmt.Sprintf(", %d queued message(s) go out now", n)
+	st := s.client.Stats()
+	if st.Queued > 0 {
+		msg += fmt.Sprintf(", %d queued message(s) go out now", st.Queued)
 	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	// A round trip measured before this line is not printed: it may belong
+	// to the connection before.
+	s.conn, s.connOpen, s.rttSeen = e.Connection, true, st.LastRTT
 	s.log.event(tagOpen, "%s", msg)
 }
 
@@ -153,6 +201,7 @@ func (s *session) onMessage(m resilientws.Message) {
 		s.fail(fmt.Errorf("writing to stdout: %w", err))
 		return
 	}
+	s.lastRecv.Store(time.Now().UnixNano())
 	s.received++
 	if s.received == s.cfg.count {
 		close(s.counted)
@@ -160,13 +209,21 @@ func (s *session) onMessage(m resilientws.Message) {
 }
 
 func (s *session) onClose(e resilientws.CloseEvent) {
-	msg := fmt.Sprintf("connection %d closed: %s", s.conn, describeCode(e.Code))
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if !s.cfg.quiet && s.cfg.pingInterval > 0 {
+		s.printRTTLocked() // the last round trip, if the main loop has not printed it yet
+	}
+	s.connOpen = false
+	msg := fmt.Sprintf("connection %d closed: %s", e.Connection, describeCode(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
 	}
 	switch {
 	case e.Reconnect:
 		s.log.event(tagConnecting, "%s; reconnecting", msg)
+	case e.Err != nil && s.serverEnded.Load():
+		s.log.event(tagClosed, "%s; not reconnecting: the input is over", msg)
 	case e.Err != nil:
 		s.log.event(tagClosed, "%s; not reconnecting", msg)
 	default:
@@ -174,11 +231,41 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 	}
 }
 
+// printRTT prints the last heartbeat round trip if it is new and was
+// measured on the connection whose OPEN line was the last printed, which
+// is still open: never after that connection's close line, nor under the
+// number of another. The library has no round-trip event, so the main loop
+// polls Stats and prints under connMu, in order with OnOpen and OnClose
+// (which prints the last one before its close line).
+func (s *session) printRTT() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.printRTTLocked()
+}
+
+// printRTTLocked is printRTT; s.connMu must be held.
+func (s *session) printRTTLocked() {
+	if !s.connOpen {
+		return
+	}
+	st := s.client.Stats()
+	if st.Connects != uint64(s.conn) || st.LastRTT == 0 || st.LastRTT == s.rttSeen {
+		return // a newer connection whose OnOpen has not run yet, or nothing new
+	}
+	s.rttSeen = st.LastRTT
+	s.log.event(tagHeartbeat, "connection %d: RTT %s (smoothed %s)", s.conn, fmtDuration(st.LastRTT), fmtDuration(st.SmoothedRTT))
+}
+
 func (s *session) onError(err error) {
 	s.mu.Lock()
 	s.lastErr = err
 	s.mu.Unlock()
 	s.log.event(tagError, "%v", err)
+	var unknownCA x509.UnknownAuthorityError
+	if !s.tlsHinted && errors.As(err, &unknownCA) {
+		s.tlsHinted = true
+		s.log.event(tagError, "the server's certificate is not signed by a known authority: -cacert FILE trusts its CA, -k trusts anything")
+	}
 }
 
 func (s *session) onReconnecting(e resilientws.ReconnectEvent) {

@@ -30,18 +30,27 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-count", "x", url}, `invalid value "x" for flag -count`},
 		{[]string{"-count", "-1", url}, "-count: must not be negative"},
 		{[]string{"-timeout", "-1s", url}, "-timeout: must not be negative"},
+		{[]string{"-linger", "-1s", url}, "-linger: must not be negative"},
 		{[]string{"ftp://127.0.0.1/"}, `scheme "ftp" is not ws, wss, http or https`},
-		{[]string{"127.0.0.1:8080"}, "invalid URL"},
+		{[]string{"127.0.0.1:bad"}, "invalid URL"},
 		{[]string{url, "ws://127.0.0.1:2/"}, "want at most one URL"},
+		{[]string{"-c", url, "ws://127.0.0.1:2/"}, "want at most one URL (-c or an argument), got 2"},
+		{[]string{"-c", ""}, "empty URL"},
 		{[]string{"-H", "NoColon", url}, "want 'Name: value'"},
 		{[]string{"-H", "Bad Name: x", url}, `invalid header name "Bad Name"`},
 		{[]string{"-binary-format", "octal", url}, "want hex or base64"},
+		{[]string{"-binary-in", "raw", url}, `-binary-in: want hex or base64, got "raw"`},
+		{[]string{"-prefix", "yes", url}, `-prefix: want auto, always or never, got "yes"`},
+		{[]string{"-binary-in", "hex", "-no-stdin", url}, "-binary-in has no effect with -no-stdin"},
 		{[]string{"-backoff-min", "0s", url}, "-backoff-min: must be positive"},
 		{[]string{"-backoff-min", "2s", "-backoff-max", "1s", url}, "-backoff-max (1s) is less than -backoff-min (2s)"},
 		{[]string{"-app-ping", "ping", url}, "-app-ping needs -app-pong"},
 		{[]string{"-app-pong", "pong", url}, "-app-pong needs -app-ping"},
 		{[]string{"-app-pong-contains", url}, "-app-pong-contains needs -app-pong"},
 		{[]string{"-app-ping", "ping", "-app-pong", "pong", "-ping-interval", "0", url}, "needs a positive -ping-interval"},
+		{[]string{"-k", "-cacert", "ca.pem", url}, "-insecure and -cacert: give one or the other"},
+		{[]string{"-cacert", "no/such/file.pem", url}, "-cacert: open no/such/file.pem"},
+		{[]string{"-cacert", "unit_test.go", url}, "-cacert: no PEM certificate in unit_test.go"},
 		// Values checked by resilientws.New.
 		{[]string{"-read-limit", "0", url}, "WithReadLimit: must be positive"},
 		{[]string{"-queue", "0", url}, "WithQueue: limits must be positive"},
@@ -82,10 +91,19 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("set: %v", cfg.set)
 	}
 
+	// wscat's -c and -s.
+	cfg, err = parseFlags([]string{"-c", "localhost:9001", "-s", "chat", "-subprotocol", "v2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.url != "ws://localhost:9001" || !slices.Equal(cfg.subprotocols, []string{"chat", "v2"}) {
+		t.Errorf("-c, -s: url %q, subprotocols %q", cfg.url, cfg.subprotocols)
+	}
+
 	// After "--", everything is an argument.
 	if _, err := parseFlags([]string{"--", "-json"}, io.Discard); err != nil {
 		t.Errorf(`"-- -json": %v`, err)
-	} else if cfg, _ := parseFlags([]string{"--", "-json"}, io.Discard); cfg.url != "-json" || cfg.json {
+	} else if cfg, _ := parseFlags([]string{"--", "-json"}, io.Discard); cfg.url != "ws://-json" || cfg.json {
 		t.Errorf(`"-- -json": url %q, json %t`, cfg.url, cfg.json)
 	}
 
@@ -103,6 +121,24 @@ func TestParseFlags(t *testing.T) {
 	var help bytes.Buffer
 	if _, err := parseFlags([]string{"--help"}, &help); !errors.Is(err, errHelp) || !strings.Contains(help.String(), "Exit status") {
 		t.Errorf("--help: %v, %q", err, help.String())
+	}
+}
+
+// A URL without a scheme is ws://, or wss:// on port 443, as with wscat.
+func TestURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ arg, want string }{
+		{"localhost:9001/echo", "ws://localhost:9001/echo"},
+		{"example.com", "ws://example.com"},
+		{"example.com:443/feed?x=1", "wss://example.com:443/feed?x=1"},
+		{"[::1]:8080", "ws://[::1]:8080"},
+		{"wss://example.com/v1", "wss://example.com/v1"},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080/"},
+	} {
+		cfg, err := parseFlags([]string{tc.arg}, io.Discard)
+		if err != nil || cfg.url != tc.want {
+			t.Errorf("rws %s: URL %q (%v), want %q", tc.arg, cfg.url, err, tc.want)
+		}
 	}
 }
 
@@ -138,6 +174,37 @@ func TestReadLine(t *testing.T) {
 	}
 }
 
+func TestDecodeLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		format, in string
+		want       []byte
+		err        string
+	}{
+		{formatHex, "0001fF", []byte{0, 1, 0xff}, ""},
+		{formatHex, " \tdead ", []byte{0xde, 0xad}, ""},
+		{formatHex, "", []byte{}, ""},
+		{formatHex, "abc", nil, "odd length"},
+		{formatHex, "zz", nil, "invalid byte"},
+		{formatHex, "de ad", nil, "invalid byte"},
+		{formatBase64, "AAH/", []byte{0, 1, 0xff}, ""},
+		{formatBase64, "AA==", []byte{0}, ""},
+		{formatBase64, "AA", nil, "illegal base64 data"},
+		{formatBase64, "!!!!", nil, "illegal base64 data"},
+	} {
+		got, err := decodeLine(tc.format, []byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %q: %v, want an error with %q", tc.format, tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s %q: %x (%v), want %x", tc.format, tc.in, got, err, tc.want)
+		}
+	}
+}
+
 func TestMessagePrinter(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -158,6 +225,43 @@ func TestMessagePrinter(t *testing.T) {
 		if err := p.print(tc.m); err != nil || b.String() != tc.want {
 			t.Errorf("json %t, %s, %q: got %q (%v), want %q", tc.json, tc.binary, tc.m.Data, b.String(), err, tc.want)
 		}
+	}
+}
+
+func TestMessagePrinterMarks(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	p := &messagePrinter{w: &b, json: true, binary: formatHex, marks: true, echo: true}
+	for _, m := range []resilientws.Message{
+		{Type: resilientws.Text, Data: []byte("plain")},
+		{Type: resilientws.Text, Data: []byte(`{"a":[1]}`)},
+		{Type: resilientws.Text, Data: []byte("two\nlines")},
+		{Type: resilientws.Text, Data: nil},
+		{Type: resilientws.Binary, Data: []byte{0xff}},
+	} {
+		if err := p.print(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.sent([]byte("typed")); err != nil {
+		t.Fatal(err)
+	}
+	want := "< plain\n< {\n    \"a\": [\n      1\n    ]\n  }\n< two\n  lines\n< \n< ff\n> typed\n"
+	if b.String() != want {
+		t.Errorf("got %q\nwant %q", b.String(), want)
+	}
+
+	// Without echo (stdin is a terminal) or without marks, sent lines are not
+	// printed; without marks, messages are printed as they are.
+	b.Reset()
+	for _, p := range []*messagePrinter{{w: &b, marks: true}, {w: &b, echo: true}} {
+		if err := p.sent([]byte("typed")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	(&messagePrinter{w: &b}).print(resilientws.Message{Type: resilientws.Text, Data: []byte("a\nb")}) //nolint:errcheck // a bytes.Buffer
+	if b.String() != "a\nb\n" {
+		t.Errorf("no echo or no marks: got %q", b.String())
 	}
 }
 
