@@ -516,8 +516,12 @@ loop:
 				break loop
 			}
 			if c.reconnect.Swap(false) {
-				requested = true
-				if !cn.isDead() {
+				if cn.isDead() {
+					// It ended first: that end is reported as it is, and
+					// the request cuts the wait after it.
+					c.rearmReconnect()
+				} else {
+					requested = true
 					answered = cn.closeGracefully()
 				}
 				break loop
@@ -552,6 +556,13 @@ loop:
 	hb.stop()
 	cf.stop()
 	c.stats.openedAt.Store(0)
+	if requested && endedByServer(cn.cause) {
+		// The server's own close crossed ours: it is reported, and can
+		// stop the client, as if it had come alone; it answered nothing;
+		// the request cuts the wait after it.
+		requested, answered = false, false
+		c.rearmReconnect()
+	}
 	if answered {
 		c.unconfirmed.confirm(math.MaxUint64) // the peer answered our close: it read everything
 	}
@@ -573,6 +584,24 @@ loop:
 	}
 	end.event.Connection = cn.id
 	return end
+}
+
+// rearmReconnect makes a Reconnect request the supervisor took pending
+// again, for the wait after the connection's end.
+func (c *Client) rearmReconnect() {
+	c.reconnect.Store(true)
+	c.queue.signal()
+}
+
+// endedByServer reports whether cause is a close frame the server sent of
+// its own accord, not in answer to our 1000: its code is neither 1000 nor
+// 1005 (an empty close frame).
+func endedByServer(cause error) bool {
+	switch websocket.CloseStatus(cause) {
+	case -1, websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
+		return false
+	}
+	return true
 }
 
 // writeQueued writes a batch of the queue on cn, asks for another turn if

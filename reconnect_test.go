@@ -219,3 +219,129 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 		t.Fatalf("reconnecting events %v, want attempts 1 and 2", rs)
 	}
 }
+
+// A Reconnect that meets the server's stopping close must not hide it: the
+// server sends a message and closes with 1008 at once, and OnMessage of that
+// message calls Reconnect, so the request and the close reach the supervisor
+// together (in either order, hence the rounds). The stop wins: Err carries
+// the 1008 and there is no second dial.
+func TestReconnectDoesNotHideAStoppingClose(t *testing.T) {
+	for round := range 20 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			srv := newTestServer(t)
+			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+				if c.Write(ctx, Text, []byte("bye")) == nil {
+					c.Close(websocket.StatusPolicyViolation, "banned")
+				}
+			})
+			r := newRecorder(t)
+			var c *Client
+			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+				r.add(rec{kind: "message", msg: m})
+				if err := c.Reconnect(); err != nil {
+					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+				}
+			}))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			end := r.wait("the final close or a reconnect", wait, func(e rec) bool {
+				return e.kind == "reconnecting" || e.kind == "close" && !e.close.Reconnect
+			})
+			if end.kind == "reconnecting" {
+				t.Fatalf("the client reconnected after the server's 1008: %s", r.summary())
+			}
+			if end.close.Code != websocket.StatusPolicyViolation {
+				t.Fatalf("final close %+v, want the server's 1008", end.close)
+			}
+			<-c.Done()
+			if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation || srv.Accepted() != 1 {
+				t.Fatalf("Err() = %v after %d connection(s), want the 1008 after one", c.Err(), srv.Accepted())
+			}
+		})
+	}
+}
+
+// The same, when our close handshake reads the server's close frame instead
+// of the reader: OnMessage blocks, the backlog fills, and the reader waits
+// for room while Reconnect's close reads the frames behind it.
+func TestReconnectDoesNotHideAStoppingCloseBehindABacklog(t *testing.T) {
+	serverDone := make(chan struct{})
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n > 1 {
+			return
+		}
+		defer close(serverDone)
+		for i := range maxPendingMessages + 10 {
+			if c.Write(ctx, Text, []byte(fmt.Sprint(i))) != nil {
+				return
+			}
+		}
+		c.Close(websocket.StatusPolicyViolation, "banned") // returns once our close came
+	})
+	r := newRecorder(t)
+	var c *Client
+	c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+		r.add(rec{kind: "message", msg: m})
+		if string(m.Data) != "0" {
+			return
+		}
+		if err := c.Reconnect(); err != nil {
+			r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+		}
+		select {
+		case <-serverDone:
+		case <-time.After(wait):
+			r.add(rec{kind: "error", err: errors.New("the server's close never finished")})
+		}
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	end := r.wait("the final close or a reconnect", wait, func(e rec) bool {
+		return e.kind == "reconnecting" || e.kind == "close" && !e.close.Reconnect
+	})
+	if end.kind == "reconnecting" {
+		t.Fatalf("the client reconnected after the server's 1008: %s", r.summary())
+	}
+	<-c.Done()
+	if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation || srv.Accepted() != 1 {
+		t.Fatalf("Err() = %v after %d connection(s), want the 1008 after one; events: %s", c.Err(), srv.Accepted(), r.summary())
+	}
+}
+
+// The same race with a close the policy retries: the server's close is
+// reported (whichever came first), and the Reconnect still cuts the wait
+// its 1013 asks for.
+func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
+	for round := range 10 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			srv := newTestServer(t)
+			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+				if n > 1 {
+					srv.echo(ctx, c)
+				} else if c.Write(ctx, Text, []byte("bye")) == nil {
+					c.Close(websocket.StatusTryAgainLater, "busy")
+				}
+			})
+			r := newRecorder(t)
+			var c *Client
+			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+				r.add(rec{kind: "message", msg: m})
+				if err := c.Reconnect(); err != nil {
+					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+				}
+			}))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			e := r.waitKind("reconnecting", 1, wait).rec
+			cl := r.waitKind("close", 1, wait).close
+			if e.Delay >= TryAgainLaterDelay || cl.Code != websocket.StatusTryAgainLater {
+				t.Fatalf("close %+v then reconnecting %+v: want the 1013, then a wait cut short", cl, e)
+			}
+			r.waitKind("open", 2, wait)
+		})
+	}
+}
