@@ -336,7 +336,7 @@ func TestRetryAfterSetsTheLeastWait(t *testing.T) {
 	}
 	srv.Refuse(0, "")
 	rc := r.waitKind("reconnecting", 1, wait)
-	if rc.rec.Delay != time.Second || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
+	if rc.rec.Delay != time.Second || rc.rec.DelaySource != DelayRetryAfter || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
 		t.Fatalf("reconnecting %+v after %s, want a 1s wait", rc.rec, rc.at.Sub(e.at))
 	}
 	r.waitKind("open", 1, wait)

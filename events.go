@@ -64,6 +64,9 @@ type CloseEvent struct {
 	Err error
 	// Reconnect tells whether the client will dial again.
 	Reconnect bool
+	// Uptime is how long the connection stayed open. The backoff is reset
+	// when it is at least the WithStableAfter time.
+	Uptime time.Duration
 }
 
 // ReconnectEvent describes a dial about to be made after a wait.
@@ -71,10 +74,53 @@ type ReconnectEvent struct {
 	// Attempt counts dials since the last successful open: 1 for the first
 	// retry.
 	Attempt int
-	// Delay is the wait that just ended, Retry-After and 1013 floors included.
+	// BackoffAttempt counts the delays drawn from the backoff since it was
+	// last reset (at New, and when a connection ends after staying open
+	// WithStableAfter): 1 for the first. It grows across connections that
+	// end sooner, while Attempt starts over at each open: a BackoffAttempt
+	// larger than Attempt means the backoff was not reset. It is 0 when no
+	// delay was drawn (Reconnect replaced an open connection).
+	BackoffAttempt int
+	// Delay is the wait that just ended (shorter than planned if Reconnect
+	// cut it).
 	Delay time.Duration
-	// Err is what caused the wait: the failed dial or the lost connection.
+	// DelaySource tells what set Delay.
+	DelaySource DelaySource
+	// Err is what caused the wait: the failed dial or the lost connection,
+	// or ErrReconnectRequested.
 	Err error
+}
+
+// DelaySource tells what set the wait before a dial.
+type DelaySource uint8
+
+// Delay sources.
+const (
+	// DelayNone: no wait, or a wait cut short, because Reconnect was called.
+	DelayNone DelaySource = iota
+	// DelayBackoff: the backoff's delay.
+	DelayBackoff
+	// DelayRetryAfter: the Retry-After of a refused handshake, which was
+	// longer than the backoff's delay.
+	DelayRetryAfter
+	// DelayTryAgainLater: TryAgainLaterDelay after a 1013 (Try Again Later)
+	// close, which was longer than the backoff's delay.
+	DelayTryAgainLater
+)
+
+// String returns "none", "backoff", "retry-after" or "try-again-later".
+func (s DelaySource) String() string {
+	switch s {
+	case DelayNone:
+		return "none"
+	case DelayBackoff:
+		return "backoff"
+	case DelayRetryAfter:
+		return "retry-after"
+	case DelayTryAgainLater:
+		return "try-again-later"
+	}
+	return fmt.Sprintf("DelaySource(%d)", int(s))
 }
 
 type eventKind uint8

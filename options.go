@@ -203,7 +203,9 @@ func OnError(f func(error)) Option {
 }
 
 // OnReconnecting sets the function called when a wait between connections is
-// over, just before the next dial. It runs on the event goroutine.
+// over, just before the next dial, with the wait that happened: shorter than
+// planned if Reconnect cut it short (DelaySource is then DelayNone). It runs
+// on the event goroutine.
 func OnReconnecting(f func(ReconnectEvent)) Option {
 	if f == nil {
 		return nilFunc("OnReconnecting")
@@ -438,7 +440,8 @@ func WithWriteTimeout(d time.Duration) Option {
 	})
 }
 
-// WithLogger makes the client log state changes at Info and detail at Debug.
+// WithLogger makes the client log state changes at Info and detail at Debug
+// (each wait before a dial, with what set it, among them).
 // Defaults to no logging at all.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) error {

@@ -1,11 +1,15 @@
 package resilientws
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,9 +69,9 @@ func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 	r := newReconnector(DefaultBackoff())
 	var first time.Duration
 	for i := range 10000 {
-		d, err := r.next(io.EOF)
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
+		d, src, err := r.next(io.EOF)
+		if err != nil || src != DelayBackoff || r.drawn != i+1 {
+			t.Fatalf("call %d: %v from %s, %d drawn", i, err, src, r.drawn)
 		}
 		if i == 0 {
 			first = d
@@ -87,8 +91,8 @@ func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 		t.Fatal("default backoff gives up after a long outage")
 	}
 	r.reset()
-	if d, _ := r.next(io.EOF); d > DefaultBackoffInitial*3/2 {
-		t.Fatalf("after reset the delay is %s", d)
+	if d, _, _ := r.next(io.EOF); d > DefaultBackoffInitial*3/2 || r.drawn != 1 {
+		t.Fatalf("after reset the delay is %s, %d drawn", d, r.drawn)
 	}
 }
 
@@ -101,19 +105,25 @@ func TestDelayFloors(t *testing.T) {
 	cases := []struct {
 		cause error
 		want  time.Duration
+		src   DelaySource
 	}{
-		{io.EOF, time.Millisecond},
-		{closeErr(websocket.StatusTryAgainLater), TryAgainLaterDelay},
-		{&HandshakeError{StatusCode: 503, RetryAfter: 7 * time.Second}, 7 * time.Second},
-		{&HandshakeError{StatusCode: 429}, time.Millisecond},
+		{io.EOF, time.Millisecond, DelayBackoff},
+		{closeErr(websocket.StatusTryAgainLater), TryAgainLaterDelay, DelayTryAgainLater},
+		{&HandshakeError{StatusCode: 503, RetryAfter: 7 * time.Second}, 7 * time.Second, DelayRetryAfter},
+		{&HandshakeError{StatusCode: 429}, time.Millisecond, DelayBackoff},
 	}
 	for _, tc := range cases {
-		if d, err := r.next(tc.cause); err != nil || d != tc.want {
-			t.Errorf("next(%v) = %s, %v; want %s", tc.cause, d, err, tc.want)
+		if d, src, err := r.next(tc.cause); err != nil || d != tc.want || src != tc.src {
+			t.Errorf("next(%v) = %s from %s, %v; want %s from %s", tc.cause, d, src, err, tc.want, tc.src)
 		}
 	}
+	// A floor shorter than the backoff's delay does not set it.
+	long := newReconnector(backoff.NewConstantBackOff(time.Minute))
+	if d, src, _ := long.next(closeErr(websocket.StatusTryAgainLater)); d != time.Minute || src != DelayBackoff {
+		t.Errorf("1013 after a 1m backoff delay: %s from %s", d, src)
+	}
 	stop := newReconnector(&backoff.StopBackOff{})
-	if _, err := stop.next(io.EOF); !errors.Is(err, ErrBackoffStopped) {
+	if _, _, err := stop.next(io.EOF); !errors.Is(err, ErrBackoffStopped) {
 		t.Fatalf("StopBackOff: %v", err)
 	}
 }
@@ -151,11 +161,38 @@ func TestHandshakeErrorMessage(t *testing.T) {
 	}
 }
 
+// logBuffer collects a client's log lines; the supervisor writes, the test
+// reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// The backoff keeps growing across connections that do not last
+// WithStableAfter, while Attempt starts over at each open: the events and
+// the logs say so.
 func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	srv := newTestServer(t)
 	srv.SetHandler(func(context.Context, *websocket.Conn, int) {}) // accept, then drop at once
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff {
+	var logs logBuffer
+	c := r.newClient(srv.URL(), WithLogger(logs.logger()), WithBackoff(func() backoff.BackOff {
 		return backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
 			backoff.WithRandomizationFactor(0), backoff.WithMultiplier(2), backoff.WithMaxElapsedTime(0))
 	}))
@@ -165,9 +202,9 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	r.waitKind("reconnecting", 5, wait)
 	c.Close()
 	var delays []time.Duration
-	for _, e := range r.of("reconnecting")[:5] {
-		if e.rec.Attempt != 1 {
-			t.Fatalf("attempt %d after an open, want 1", e.rec.Attempt)
+	for i, e := range r.of("reconnecting")[:5] {
+		if e.rec.Attempt != 1 || e.rec.BackoffAttempt != i+1 || e.rec.DelaySource != DelayBackoff {
+			t.Fatalf("reconnecting %+v after an open, want attempt 1, backoff attempt %d, from the backoff", e.rec, i+1)
 		}
 		delays = append(delays, e.rec.Delay)
 	}
@@ -176,6 +213,15 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 		if delays[i] != want[i] {
 			t.Fatalf("delays %v, want %v: the backoff was reset by connections that did not last", delays, want)
 		}
+	}
+	for _, e := range r.of("close") {
+		if e.close.Uptime <= 0 || e.close.Uptime >= DefaultStableAfter {
+			t.Fatalf("close %+v: want an uptime under the stable-after time", e.close)
+		}
+	}
+	if want := "backoff attempt 5, not reset: the last connection lived "; !strings.Contains(logs.String(), want) ||
+		!strings.Contains(logs.String(), " < 10s stable-after)") {
+		t.Fatalf("the logs do not say why the delay grows (%q):\n%s", want, logs.String())
 	}
 }
 
@@ -197,8 +243,8 @@ func TestBackoffResetAfterAStableConnection(t *testing.T) {
 	}
 	r.waitKind("open", 4, wait)
 	for _, e := range r.of("reconnecting") {
-		if e.rec.Delay != 10*time.Millisecond {
-			t.Fatalf("delay %s after a connection that counted as stable, want the initial 10ms", e.rec.Delay)
+		if e.rec.Delay != 10*time.Millisecond || e.rec.BackoffAttempt != 1 || e.rec.Attempt != 1 {
+			t.Fatalf("reconnecting %+v after a connection that counted as stable, want the initial 10ms, attempt 1, backoff attempt 1", e.rec)
 		}
 	}
 }
@@ -338,7 +384,7 @@ func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
 			}
 			e := r.waitKind("reconnecting", 1, wait).rec
 			cl := r.waitKind("close", 1, wait).close
-			if e.Delay >= TryAgainLaterDelay || cl.Code != websocket.StatusTryAgainLater {
+			if e.Delay >= TryAgainLaterDelay || e.DelaySource != DelayNone || cl.Code != websocket.StatusTryAgainLater {
 				t.Fatalf("close %+v then reconnecting %+v: want the 1013, then a wait cut short", cl, e)
 			}
 			r.waitKind("open", 2, wait)
