@@ -399,6 +399,9 @@ func (c *Client) supervise() {
 			c.disp.post(event{kind: evClose, close: *closeEv})
 		}
 		rec := ReconnectEvent{Attempt: attempt + 1, BackoffAttempt: drawn, Delay: delay, DelaySource: src, Err: cause}
+		if c.opts.onBackoff != nil {
+			c.disp.post(event{kind: evBackoff, rec: rec})
+		}
 		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "attempt", rec.Attempt,
 			"backoff_attempt", drawn, "delay", delay, "set_by", explainDelay(rec, lastUptime, c.opts.stableAfter), "cause", cause)
 		waited, cut, ok := c.sleep(delay)

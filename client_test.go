@@ -437,7 +437,7 @@ func TestCallbackOrder(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := "open(1) message(hello 1) close(1001,reconnect=true) reconnecting(1) open(2) message(hello 2) close(1000,reconnect=false)"
+	want := "open(1) message(hello 1) close(1001,reconnect=true) backoff(1) reconnecting(1) open(2) message(hello 2) close(1000,reconnect=false)"
 	if got := r.summary(); got != want {
 		t.Fatalf("events:\n got %s\nwant %s", got, want)
 	}

@@ -18,10 +18,10 @@
 //   - reports every message it accepted and could not deliver, or could not
 //     confirm, through OnDrop with the reason: nothing is lost silently.
 //
-// Events (OnOpen, OnMessage, OnClose, OnError, OnReconnecting, OnDrop) run
-// on one event goroutine, in order, outside every lock. Close and Shutdown
-// stop the client for good, drain what is queued for a bounded time and
-// return once every goroutine and callback is done.
+// Events (OnOpen, OnMessage, OnClose, OnError, OnBackoff, OnReconnecting,
+// OnDrop) run on one event goroutine, in order, outside every lock. Close
+// and Shutdown stop the client for good, drain what is queued for a bounded
+// time and return once every goroutine and callback is done.
 //
 // The package is built on github.com/coder/websocket (the protocol) and
 // github.com/cenkalti/backoff/v4 (the delays). The subpackage

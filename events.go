@@ -69,7 +69,8 @@ type CloseEvent struct {
 	Uptime time.Duration
 }
 
-// ReconnectEvent describes a dial about to be made after a wait.
+// ReconnectEvent describes a wait before the next dial: OnBackoff gets it
+// as the wait starts, OnReconnecting once it is over, just before the dial.
 type ReconnectEvent struct {
 	// Attempt counts dials since the last successful open: 1 for the first
 	// retry.
@@ -81,8 +82,8 @@ type ReconnectEvent struct {
 	// larger than Attempt means the backoff was not reset. It is 0 when no
 	// delay was drawn (Reconnect replaced an open connection).
 	BackoffAttempt int
-	// Delay is the wait that just ended (shorter than planned if Reconnect
-	// cut it).
+	// Delay is the wait: for OnBackoff the wait about to start, for
+	// OnReconnecting the wait that happened (shorter if Reconnect cut it).
 	Delay time.Duration
 	// DelaySource tells what set Delay.
 	DelaySource DelaySource
@@ -132,6 +133,7 @@ const (
 	evError
 	evReconnecting
 	evDrop
+	evBackoff
 )
 
 // event is one callback to run. Only the fields of its kind are set.
@@ -364,6 +366,10 @@ func (d *dispatcher) deliver(ev event) {
 	case evReconnecting:
 		if o.onReconnecting != nil {
 			d.guard("OnReconnecting", func() { o.onReconnecting(ev.rec) })
+		}
+	case evBackoff:
+		if o.onBackoff != nil {
+			d.guard("OnBackoff", func() { o.onBackoff(ev.rec) })
 		}
 	case evDrop:
 		if o.onDrop != nil {

@@ -391,3 +391,101 @@ func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// OnBackoff announces each wait with what set it, as the logs do: the
+// Retry-After or the 1013 floor when longer than the backoff's delay, the
+// backoff otherwise, nothing for a Reconnect.
+func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
+	closeWith := func(code websocket.StatusCode) func(*testServer) {
+		return func(srv *testServer) {
+			srv.SetHandler(func(_ context.Context, c *websocket.Conn, _ int) { c.Close(code, "") })
+		}
+	}
+	refuse := func(srv *testServer) { srv.Refuse(http.StatusServiceUnavailable, "1") }
+	constant := func(d time.Duration) Option {
+		return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(d) })
+	}
+	cases := []struct {
+		name    string
+		server  func(*testServer)
+		backoff Option
+		delay   time.Duration
+		src     DelaySource
+		drawn   int
+		words   string // in the log line
+	}{
+		{"retry-after", refuse, fastBackoff(), time.Second, DelayRetryAfter, 1, `set_by="the server's Retry-After"`},
+		{"backoff over retry-after", refuse, constant(2 * time.Second), 2 * time.Second, DelayBackoff, 1, `set_by="the backoff"`},
+		{"1013", closeWith(websocket.StatusTryAgainLater), fastBackoff(), TryAgainLaterDelay, DelayTryAgainLater, 1,
+			`set_by="the server's 1013 (try again later) close"`},
+		{"backoff", closeWith(websocket.StatusGoingAway), constant(time.Hour), time.Hour, DelayBackoff, 1, `set_by="the backoff"`},
+		{"reconnect", func(*testServer) {}, fastBackoff(), 0, DelayNone, 0, `set_by="Reconnect was called"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t)
+			tc.server(srv)
+			r := newRecorder(t)
+			var logs logBuffer
+			c := r.newClient(srv.URL(), tc.backoff, WithLogger(logs.logger()))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.src == DelayNone {
+				r.waitKind("open", 1, wait)
+				if err := c.Reconnect(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := r.waitKind("backoff", 1, wait).rec
+			c.Close() // no need to wait it out
+			if e.Attempt != 1 || e.BackoffAttempt != tc.drawn || e.Delay != tc.delay || e.DelaySource != tc.src || e.Err == nil {
+				t.Fatalf("OnBackoff %+v, want attempt 1, backoff attempt %d, %s from %s", e, tc.drawn, tc.delay, tc.src)
+			}
+			if !strings.Contains(logs.String(), tc.words) {
+				t.Fatalf("the logs lack %s:\n%s", tc.words, logs.String())
+			}
+		})
+	}
+}
+
+// OnBackoff announces the wait as it starts; a Reconnect during it cuts it
+// short, and OnReconnecting then tells the wait that happened.
+func TestOnBackoffThenReconnectCutsTheWait(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n == 1 {
+			c.Close(websocket.StatusTryAgainLater, "busy")
+			return
+		}
+		srv.echo(ctx, c)
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	announced := r.waitKind("backoff", 1, wait)
+	if e := announced.rec; e.Delay != TryAgainLaterDelay || e.DelaySource != DelayTryAgainLater ||
+		websocket.CloseStatus(e.Err) != websocket.StatusTryAgainLater {
+		t.Fatalf("OnBackoff %+v, want the 1013's %s", e, TryAgainLaterDelay)
+	}
+	// Let some of the wait pass, so that the wait reported can be checked.
+	const before = 50 * time.Millisecond
+	<-time.After(before)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitKind("reconnecting", 1, wait)
+	e := done.rec
+	if e.DelaySource != DelayNone || e.Attempt != 1 || e.BackoffAttempt != 1 || websocket.CloseStatus(e.Err) != websocket.StatusTryAgainLater {
+		t.Fatalf("OnReconnecting %+v, want attempt 1 cut short by Reconnect", e)
+	}
+	// The wait ended before OnReconnecting ran; it started about when
+	// OnBackoff ran (a little before: the event goroutine may have to start).
+	if e.Delay < before || e.Delay > done.at.Sub(announced.at)+25*time.Millisecond {
+		t.Fatalf("OnReconnecting says %s; the Reconnect came %s or more after OnBackoff, OnReconnecting %s after it",
+			e.Delay, before, done.at.Sub(announced.at))
+	}
+	r.waitKind("open", 2, wait)
+}
