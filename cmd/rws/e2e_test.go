@@ -150,6 +150,45 @@ func TestReconnectAfterDrop(t *testing.T) {
 	}
 }
 
+// The reconnect lines say what set each wait: the server's Retry-After,
+// then a backoff that connections shorter than the stable-after time did
+// not reset.
+func TestReconnectLinesSayWhatSetTheDelay(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{
+		refuse: func(w http.ResponseWriter, _ *http.Request, n int) bool {
+			if n > 1 {
+				return false
+			}
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return true
+		},
+		serve: func(ctx context.Context, c *websocket.Conn, n int, r *http.Request) {
+			if n < 3 {
+				return // accept, then drop
+			}
+			sendThenRead(text("hello"))(ctx, c, n, r)
+		},
+	})
+	args := append(slices.Clone(fastBackoff), "-count", "1", "-no-stdin", srv.url)
+	res := runRWS(t, "", args...)
+	if res.code != exitOK || res.stdout != "hello\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{
+		"reconnect  attempt 1 in 1s: the server's Retry-After\n",
+		"reconnect  attempt 1 after 1s: the server's Retry-After\n",
+		" from the backoff (backoff attempt 2, not reset: the last connection lived ",
+		" from the backoff (backoff attempt 3, not reset: the last connection lived ",
+		" < 10s stable-after)\n",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
 func TestUnauthorizedExits1(t *testing.T) {
 	t.Parallel()
 	srv := newWSServer(t, serverOpts{refuse: func(w http.ResponseWriter, _ *http.Request, _ int) bool {

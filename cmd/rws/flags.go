@@ -169,9 +169,9 @@ https), prints each message it receives on stdout (text as is, binary in hex
 or base64) and sends each line of stdin as a text message. It reconnects
 with exponential backoff after any failure, detects dead connections with a
 heartbeat, and queues the lines read while the link is down. Connection
-events (state changes, errors, reconnect attempts and their delays,
-heartbeat round trips, dropped messages) go to stderr, in colour when stderr
-is a terminal and NO_COLOR is not set.
+events (state changes, errors, reconnect attempts with their delays and
+what set them, heartbeat round trips, dropped messages) go to stderr, in
+colour when stderr is a terminal and NO_COLOR is not set.
 
 Without a URL, rws runs a demo: it starts a local feed server on 127.0.0.1
 that sends a JSON tick every 200ms, echoes what it receives, and misbehaves

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,9 +33,12 @@ type session struct {
 	client *resilientws.Client // set before Start, so callbacks may use it
 	demo   bool
 
+	stableAfter time.Duration // the client's WithStableAfter
+
 	// Event goroutine only.
-	received int // messages printed
-	conn     int // number of the last connection opened
+	received   int           // messages printed
+	conn       int           // number of the last connection opened
+	lastUptime time.Duration // how long the last connection stayed open
 
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
@@ -48,15 +52,20 @@ type session struct {
 }
 
 func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool) *session {
-	return &session{
-		cfg:     cfg,
-		out:     out,
-		log:     log,
-		demo:    demo,
-		opened:  make(chan struct{}),
-		counted: make(chan struct{}),
-		failed:  make(chan struct{}),
+	s := &session{
+		cfg:         cfg,
+		out:         out,
+		log:         log,
+		demo:        demo,
+		stableAfter: resilientws.DefaultStableAfter,
+		opened:      make(chan struct{}),
+		counted:     make(chan struct{}),
+		failed:      make(chan struct{}),
 	}
+	if demo {
+		s.stableAfter = demoStableAfter
+	}
+	return s
 }
 
 // fail ends the session with err (the first one wins), from any goroutine.
@@ -82,6 +91,7 @@ func (s *session) options() []resilientws.Option {
 		resilientws.OnMessage(s.onMessage),
 		resilientws.OnClose(s.onClose),
 		resilientws.OnError(s.onError),
+		resilientws.OnBackoff(s.onBackoff),
 		resilientws.OnReconnecting(s.onReconnecting),
 		resilientws.OnDrop(s.onDrop),
 		// Backpressure for stdin: a full queue makes the reader wait.
@@ -116,8 +126,8 @@ func (s *session) options() []resilientws.Option {
 			Host:         cfg.host,
 		}))
 	}
-	if s.demo {
-		opts = append(opts, resilientws.WithStableAfter(demoStableAfter))
+	if s.stableAfter != resilientws.DefaultStableAfter {
+		opts = append(opts, resilientws.WithStableAfter(s.stableAfter))
 	}
 	return opts
 }
@@ -160,6 +170,7 @@ func (s *session) onMessage(m resilientws.Message) {
 }
 
 func (s *session) onClose(e resilientws.CloseEvent) {
+	s.lastUptime = e.Uptime
 	msg := fmt.Sprintf("connection %d closed: %s", s.conn, describeCode(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
@@ -181,16 +192,51 @@ func (s *session) onError(err error) {
 	s.log.event(tagError, "%v", err)
 }
 
+// onBackoff says, as a wait starts, how long it is and why.
+func (s *session) onBackoff(e resilientws.ReconnectEvent) {
+	s.log.event(tagReconnect, "attempt %d in %s%s", e.Attempt, fmtDuration(e.Delay), describeWait(e, s.lastUptime, s.stableAfter, true))
+}
+
+// onReconnecting says, as the wait ends, that the dial starts.
 func (s *session) onReconnecting(e resilientws.ReconnectEvent) {
-	msg := fmt.Sprintf("attempt %d after %s", e.Attempt, fmtDuration(e.Delay))
-	var he *resilientws.HandshakeError
-	switch {
-	case errors.As(e.Err, &he) && he.RetryAfter > 0:
-		msg += fmt.Sprintf(" (the server asked for Retry-After %s)", he.RetryAfter)
-	case websocket.CloseStatus(e.Err) == websocket.StatusTryAgainLater:
-		msg += fmt.Sprintf(" (at least %s after 1013 try again later)", resilientws.TryAgainLaterDelay)
+	s.log.event(tagReconnect, "attempt %d after %s%s", e.Attempt, fmtDuration(e.Delay), describeWait(e, s.lastUptime, s.stableAfter, false))
+}
+
+// describeWait says what set a reconnect wait, to follow its length; with
+// detail, it adds why the backoff is where it is. lastUptime is how long the
+// last connection lived, stableAfter the time that resets the backoff.
+func describeWait(e resilientws.ReconnectEvent, lastUptime, stableAfter time.Duration, detail bool) string {
+	switch e.DelaySource {
+	case resilientws.DelayRetryAfter:
+		return ": the server's Retry-After"
+	case resilientws.DelayTryAgainLater:
+		return ": the server's close " + describeCode(websocket.StatusTryAgainLater)
+	case resilientws.DelayNone:
+		if errors.Is(e.Err, resilientws.ErrReconnectRequested) {
+			return ": reconnect requested"
+		}
+		return ": the wait was cut short"
 	}
-	s.log.event(tagReconnect, "%s", msg)
+	why := " from the backoff"
+	if !detail {
+		return why
+	}
+	var notes []string
+	if e.BackoffAttempt > e.Attempt && lastUptime < stableAfter {
+		notes = append(notes, fmt.Sprintf("backoff attempt %d, not reset: the last connection lived %s < %s stable-after",
+			e.BackoffAttempt, fmtDuration(lastUptime), stableAfter))
+	}
+	var he *resilientws.HandshakeError
+	if errors.As(e.Err, &he) && he.RetryAfter > 0 {
+		notes = append(notes, fmt.Sprintf("longer than the server's Retry-After %s", he.RetryAfter))
+	}
+	if websocket.CloseStatus(e.Err) == websocket.StatusTryAgainLater {
+		notes = append(notes, fmt.Sprintf("longer than the %s a 1013 close asks for", resilientws.TryAgainLaterDelay))
+	}
+	if len(notes) > 0 {
+		why += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return why
 }
 
 func (s *session) onDrop(m resilientws.Message, reason error) {

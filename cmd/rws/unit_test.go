@@ -258,3 +258,34 @@ func TestDemoSchedule(t *testing.T) {
 		t.Errorf("the last misbehaviour comes at %s: a newcomer should see all within the first minute", last)
 	}
 }
+
+func TestDescribeWait(t *testing.T) {
+	t.Parallel()
+	drop := errors.New("connection 2 lost: EOF")
+	refused := &resilientws.HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second}
+	tryLater := fmt.Errorf("closed: %w", websocket.CloseError{Code: websocket.StatusTryAgainLater})
+	ev := func(attempt, drawn int, src resilientws.DelaySource, err error) resilientws.ReconnectEvent {
+		return resilientws.ReconnectEvent{Attempt: attempt, BackoffAttempt: drawn, Delay: time.Second, DelaySource: src, Err: err}
+	}
+	const lived, stable = 1200 * time.Millisecond, 5 * time.Second
+	for _, tc := range []struct {
+		e      resilientws.ReconnectEvent
+		detail bool
+		want   string
+	}{
+		{ev(3, 3, resilientws.DelayBackoff, drop), true, " from the backoff"},
+		{ev(3, 5, resilientws.DelayBackoff, drop), true, " from the backoff (backoff attempt 5, not reset: the last connection lived 1.2s < 5s stable-after)"},
+		{ev(3, 5, resilientws.DelayBackoff, drop), false, " from the backoff"},
+		{ev(1, 4, resilientws.DelayBackoff, refused), true,
+			" from the backoff (backoff attempt 4, not reset: the last connection lived 1.2s < 5s stable-after; longer than the server's Retry-After 2s)"},
+		{ev(1, 1, resilientws.DelayBackoff, tryLater), true, " from the backoff (longer than the 30s a 1013 close asks for)"},
+		{ev(2, 2, resilientws.DelayRetryAfter, refused), true, ": the server's Retry-After"},
+		{ev(1, 1, resilientws.DelayTryAgainLater, tryLater), false, ": the server's close 1013 (try again later)"},
+		{ev(1, 0, resilientws.DelayNone, resilientws.ErrReconnectRequested), true, ": reconnect requested"},
+		{ev(2, 2, resilientws.DelayNone, drop), false, ": the wait was cut short"},
+	} {
+		if got := describeWait(tc.e, lived, stable, tc.detail); got != tc.want {
+			t.Errorf("describeWait(%+v, detail %t) = %q\nwant %q", tc.e, tc.detail, got, tc.want)
+		}
+	}
+}
