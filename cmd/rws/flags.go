@@ -38,6 +38,7 @@ type config struct {
 	duration time.Duration
 	quiet    bool
 	noStdin  bool
+	resend   bool
 
 	set map[string]bool // the flags given on the command line
 }
@@ -155,9 +156,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.duration, "duration", 0,
 		"exit after this `duration` (0: no limit)")
 	fs.BoolVar(&cfg.quiet, "quiet", false,
-		"print nothing on stderr but errors and dropped messages: no connection events")
+		"print nothing on stderr but errors and dropped or resent messages: no connection events")
 	fs.BoolVar(&cfg.noStdin, "no-stdin", false,
 		"do not read stdin: only receive")
+	fs.BoolVar(&cfg.resend, "resend", true,
+		"send again, once, each line written just before a connection was lost, which the server may not have received (it may then get it twice); -resend=false only reports it")
 	return fs
 }
 
@@ -168,7 +171,8 @@ rws is a resilient WebSocket client. It connects to URL (ws, wss, http or
 https), prints each message it receives on stdout (text as is, binary in hex
 or base64) and sends each line of stdin as a text message. It reconnects
 with exponential backoff after any failure, detects dead connections with a
-heartbeat, and queues the lines read while the link is down. Connection
+heartbeat, queues the lines read while the link is down, and sends again
+(once) a line the server may not have received (see -resend). Connection
 events (state changes, errors, reconnect attempts with their delays and
 what set them, heartbeat round trips, dropped messages) go to stderr, in
 colour when stderr is a terminal and NO_COLOR is not set.

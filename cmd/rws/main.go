@@ -7,9 +7,12 @@
 //	go install github.com/resilientws/resilientws/cmd/rws@latest
 //
 // rws URL prints each message received on stdout and sends each line of
-// stdin as a text message; connection events go to stderr. rws with no URL
-// runs a demo against an embedded server that misbehaves on a fixed cycle.
-// rws -h lists the flags and the exit codes.
+// stdin as a text message; connection events go to stderr. Lines read while
+// the link is down are queued, and a line written just before a connection
+// was lost, which the server may not have received, is sent again once
+// (-resend=false only reports it): the server may then get it twice. rws
+// with no URL runs a demo against an embedded server that misbehaves on a
+// fixed cycle. rws -h lists the flags and the exit codes.
 package main
 
 import (
@@ -86,7 +89,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status.event(tagDemo, "heartbeat %s/%s and backoff reset after %s of uptime, for the demo (defaults %s/%s and %s)",
 			cfg.pingInterval, cfg.pingTimeout, demoStableAfter,
 			resilientws.DefaultHeartbeatInterval, resilientws.DefaultHeartbeatTimeout, resilientws.DefaultStableAfter)
-		status.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
+		if cfg.resend {
+			status.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
+		} else {
+			status.event(tagDemo, "type a line to send it: the server echoes it, but with -resend=false not one lost in an outage; Ctrl-C stops")
+		}
 	}
 	status.event(tagConnecting, "%s", cfg.url)
 	if err := client.Start(); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,9 +37,10 @@ type session struct {
 	stableAfter time.Duration // the client's WithStableAfter
 
 	// Event goroutine only.
-	received   int           // messages printed
-	conn       int           // number of the last connection opened
-	lastUptime time.Duration // how long the last connection stayed open
+	received   int               // messages printed
+	conn       int               // number of the last connection opened
+	lastUptime time.Duration     // how long the last connection stayed open
+	resent     map[resentKey]int // lines sent again whose fate is unknown, by content
 
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
@@ -58,6 +60,7 @@ func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool)
 		log:         log,
 		demo:        demo,
 		stableAfter: resilientws.DefaultStableAfter,
+		resent:      map[resentKey]int{},
 		opened:      make(chan struct{}),
 		counted:     make(chan struct{}),
 		failed:      make(chan struct{}),
@@ -171,6 +174,12 @@ func (s *session) onMessage(m resilientws.Message) {
 
 func (s *session) onClose(e resilientws.CloseEvent) {
 	s.lastUptime = e.Uptime
+	if s.client.Stats().Queued == 0 {
+		// Nothing is written between connections, and a connection's drops
+		// come before its OnClose: with the queue empty, every line sent
+		// again has been confirmed or reported.
+		clear(s.resent)
+	}
 	msg := fmt.Sprintf("connection %d closed: %s", s.conn, describeCode(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
@@ -239,8 +248,36 @@ func describeWait(e resilientws.ReconnectEvent, lastUptime, stableAfter time.Dur
 	return why
 }
 
+// resentKey identifies a line sent again. The client copies what it sends,
+// so the copy reported again can only be told by its content.
+type resentKey struct {
+	typ  resilientws.MessageType
+	data string
+}
+
+// onDrop reports a message that will not be, or may not have been,
+// delivered. With -resend, it sends again, once, a message written just
+// before its connection was lost (ErrUnconfirmed): at least once, so the
+// server may get it twice.
 func (s *session) onDrop(m resilientws.Message, reason error) {
-	s.log.warn(tagDropped, "%s: %v", describeMessage(m), reason)
+	what := describeMessage(m)
+	if !s.cfg.resend || !errors.Is(reason, resilientws.ErrUnconfirmed) {
+		s.log.warn(tagDropped, "%s: %v", what, reason)
+		return
+	}
+	key := resentKey{m.Type, string(m.Data)}
+	if s.resent[key] > 0 {
+		s.resent[key]--
+		s.log.warn(tagDropped, "%s: %v; sent again once already: not sending it again", what, reason)
+		return
+	}
+	// From a callback, Send fails at once instead of waiting for room.
+	if err := s.client.Send(context.Background(), m.Type, m.Data); err != nil {
+		s.log.warn(tagDropped, "%s: %v; not sent again: %v", what, reason, err)
+		return
+	}
+	s.resent[key]++
+	s.log.warn(tagResend, "%s may not have arrived (written, but the connection was lost before the server confirmed it): sending it again, once", what)
 }
 
 // describeFailure explains the permanent cause that stopped the client.

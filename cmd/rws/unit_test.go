@@ -96,7 +96,8 @@ func TestParseFlags(t *testing.T) {
 	}
 	if cfg.url != "" || cfg.pingInterval != resilientws.DefaultHeartbeatInterval || cfg.pingTimeout != resilientws.DefaultHeartbeatTimeout ||
 		cfg.backoffMin != resilientws.DefaultBackoffInitial || cfg.backoffMax != resilientws.DefaultBackoffMax ||
-		cfg.queue != resilientws.DefaultQueueMessages || cfg.readLimit != resilientws.DefaultReadLimit || cfg.binaryFormat != formatHex {
+		cfg.queue != resilientws.DefaultQueueMessages || cfg.readLimit != resilientws.DefaultReadLimit || cfg.binaryFormat != formatHex ||
+		!cfg.resend {
 		t.Errorf("defaults: %+v", cfg)
 	}
 
@@ -287,5 +288,50 @@ func TestDescribeWait(t *testing.T) {
 		if got := describeWait(tc.e, lived, stable, tc.detail); got != tc.want {
 			t.Errorf("describeWait(%+v, detail %t) = %q\nwant %q", tc.e, tc.detail, got, tc.want)
 		}
+	}
+}
+
+// A line sent again is remembered until its fate is known, and forgotten
+// once an OnClose finds the queue empty (it was confirmed or reported by
+// then): the same text reported later is sent again.
+func TestResendOnceBookkeeping(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: echo(nil)})
+	client, err := resilientws.New(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var stderr bytes.Buffer
+	s := newSession(&config{resend: true}, nil, newStatusPrinter(&stderr, false, false), false)
+	s.client = client // its callbacks are not installed: the test calls them
+	hello := resilientws.Message{Type: resilientws.Text, Data: []byte("hello")}
+	count := func(what string) int { return strings.Count(stderr.String(), what) }
+	const resent, refused = "sending it again, once", "not sending it again"
+
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	s.onDrop(hello, resilientws.ErrUnconfirmed) // the copy, reported too
+	if count(resent) != 1 || count(refused) != 1 {
+		t.Fatalf("want one resend, then a refusal:\n%s", &stderr)
+	}
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	deadline := time.Now().Add(10 * time.Second)
+	for client.Stats().Queued != 0 { // the copy is written on the live connection
+		if time.Now().After(deadline) {
+			t.Fatal("the copy was never written")
+		}
+		<-time.After(time.Millisecond)
+	}
+	s.onClose(resilientws.CloseEvent{})
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	if count(resent) != 3 || count(refused) != 1 {
+		t.Fatalf("after an OnClose with the queue empty, the same text must be sent again:\n%s", &stderr)
+	}
+	s.onDrop(hello, resilientws.ErrClosed)
+	if count(resent) != 3 || !strings.Contains(stderr.String(), `dropped    5-byte text message "hello": resilientws: client closed`+"\n") {
+		t.Fatalf("a message dropped for another reason is only reported:\n%s", &stderr)
 	}
 }
