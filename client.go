@@ -413,14 +413,17 @@ func (c *Client) supervise() {
 	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
 	defer close(c.supDone)
 	var (
-		attempt int // dials since the last open
-		conns   int // connections opened
+		attempt    int           // dials since the last open
+		conns      int           // connections opened
+		lastUptime time.Duration // how long the last connection stayed open
 	)
 	for {
 		var (
 			cause     error
 			closeEv   *CloseEvent
 			delay     time.Duration
+			src       DelaySource
+			drawn     int  // the backoff's delays since its last reset
 			requested bool // by Reconnect: no policy, no backoff
 		)
 		c.takeReconnect() // a request made before this dial is served by it
@@ -446,52 +449,65 @@ func (c *Client) supervise() {
 				c.postError(end.cause)
 			}
 			cause, closeEv, requested = end.cause, &end.event, end.requested
+			lastUptime = end.event.Uptime
 		}
 		if !requested {
 			if !c.retry(cause) {
 				c.finish(permanent(cause), closeEv)
 				return
 			}
-			if delay, err = c.nextDelay(cause); err != nil {
+			if delay, src, err = c.nextDelay(cause); err != nil {
 				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
 				return
 			}
+			drawn = c.rc.drawn
 		}
 		c.toState(StateConnecting)
 		if closeEv != nil {
 			closeEv.Reconnect = true
 			c.disp.post(event{kind: evClose, close: *closeEv})
 		}
-		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "delay", delay, "cause", cause)
-		waited, ok := c.sleep(delay)
+		rec := ReconnectEvent{Attempt: attempt + 1, BackoffAttempt: drawn, Delay: delay, DelaySource: src, Err: cause}
+		if c.opts.onBackoff != nil {
+			c.disp.post(event{kind: evBackoff, rec: rec})
+		}
+		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "attempt", rec.Attempt,
+			"backoff_attempt", drawn, "delay", delay, "set_by", explainDelay(rec, lastUptime, c.opts.stableAfter), "cause", cause)
+		waited, cut, ok := c.sleep(delay)
 		if !ok || c.stop.Err() != nil {
 			c.finish(nil, nil)
 			return
 		}
+		if cut {
+			c.logf(slog.LevelDebug, "resilientws: Reconnect cut the wait short", "waited", waited, "planned", delay)
+			rec.DelaySource = DelayNone
+		}
 		attempt++
-		c.disp.post(event{kind: evReconnecting, rec: ReconnectEvent{Attempt: attempt, Delay: waited, Err: cause}})
+		rec.Delay = waited
+		c.disp.post(event{kind: evReconnecting, rec: rec})
 	}
 }
 
-// sleep waits d, or less if Reconnect is called; ok is false if the client
-// was stopped meanwhile. It returns the time actually waited.
-func (c *Client) sleep(d time.Duration) (waited time.Duration, ok bool) {
+// sleep waits d, or less if Reconnect is called (cut is then true); ok is
+// false if the client was stopped meanwhile. It returns the time actually
+// waited.
+func (c *Client) sleep(d time.Duration) (waited time.Duration, cut, ok bool) {
 	start := time.Now()
 	if d <= 0 {
-		return 0, c.stop.Err() == nil
+		return 0, false, c.stop.Err() == nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return d, true
+			return d, false, true
 		case <-c.queue.ready: // a Send (its message waits for the next connection) or Reconnect
 			if c.reconnect.Swap(false) {
-				return time.Since(start), true
+				return time.Since(start), true, true
 			}
 		case <-c.stop.Done():
-			return time.Since(start), false
+			return time.Since(start), false, false
 		}
 	}
 }
@@ -516,11 +532,12 @@ func (c *Client) retry(cause error) (ok bool) {
 // nextDelay asks the backoff for the next wait; a panic in a user backoff is
 // reported and gives DefaultBackoffMax, so a broken policy cannot cause a
 // tight loop.
-func (c *Client) nextDelay(cause error) (d time.Duration, err error) {
+func (c *Client) nextDelay(cause error) (d time.Duration, src DelaySource, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.postError(&PanicError{Callback: "WithBackoff", Value: v})
-			d, err = max(DefaultBackoffMax, delayFloor(cause)), nil
+			d, src = withFloor(DefaultBackoffMax, cause)
+			err = nil
 		}
 	}()
 	return c.rc.next(cause)
@@ -585,8 +602,12 @@ loop:
 				break loop
 			}
 			if c.reconnect.Swap(false) {
-				requested = true
-				if !cn.isDead() {
+				if cn.isDead() {
+					// It ended first: that end is reported as it is, and
+					// the request cuts the wait after it.
+					c.rearmReconnect()
+				} else {
+					requested = true
 					answered = cn.closeGracefully(websocket.StatusNormalClosure, "")
 				}
 				break loop
@@ -623,13 +644,21 @@ loop:
 	hb.stop()
 	cf.stop()
 	c.stats.openedAt.Store(0)
+	if requested && endedByServer(cn.cause) {
+		// The server's own close crossed ours: it is reported, and can
+		// stop the client, as if it had come alone; it answered nothing;
+		// the request cuts the wait after it.
+		requested, answered = false, false
+		c.rearmReconnect()
+	}
 	if answered {
 		c.unconfirmed.confirm(math.MaxUint64) // the peer answered our close: it read everything
 	}
 	for _, m := range c.unconfirmed.take() {
 		c.dropped(m, ErrUnconfirmed)
 	}
-	if time.Since(cn.openedAt) >= c.opts.stableAfter {
+	uptime := time.Since(cn.openedAt)
+	if uptime >= c.opts.stableAfter {
 		c.resetBackoff()
 	}
 	var end connEnd
@@ -643,7 +672,26 @@ loop:
 		end = classify(cn.id, cn.cause)
 	}
 	end.event.Connection = cn.id
+	end.event.Uptime = uptime
 	return end
+}
+
+// rearmReconnect makes a Reconnect request the supervisor took pending
+// again, for the wait after the connection's end.
+func (c *Client) rearmReconnect() {
+	c.reconnect.Store(true)
+	c.queue.signal()
+}
+
+// endedByServer reports whether cause is a close frame the server sent of
+// its own accord, not in answer to our 1000: its code is neither 1000 nor
+// 1005 (an empty close frame).
+func endedByServer(cause error) bool {
+	switch websocket.CloseStatus(cause) {
+	case -1, websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
+		return false
+	}
+	return true
 }
 
 // writeQueued writes a batch of the queue on cn, asks for another turn if

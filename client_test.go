@@ -336,7 +336,7 @@ func TestRetryAfterSetsTheLeastWait(t *testing.T) {
 	}
 	srv.Refuse(0, "")
 	rc := r.waitKind("reconnecting", 1, wait)
-	if rc.rec.Delay != time.Second || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
+	if rc.rec.Delay != time.Second || rc.rec.DelaySource != DelayRetryAfter || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
 		t.Fatalf("reconnecting %+v after %s, want a 1s wait", rc.rec, rc.at.Sub(e.at))
 	}
 	r.waitKind("open", 1, wait)
@@ -437,7 +437,7 @@ func TestCallbackOrder(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	want := "open(1) message(hello 1) close(1001,reconnect=true) reconnecting(1) open(2) message(hello 2) close(1000,reconnect=false)"
+	want := "open(1) message(hello 1) close(1001,reconnect=true) backoff(1) reconnecting(1) open(2) message(hello 2) close(1000,reconnect=false)"
 	if got := r.summary(); got != want {
 		t.Fatalf("events:\n got %s\nwant %s", got, want)
 	}

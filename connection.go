@@ -27,6 +27,7 @@ type connection struct {
 	failOnce sync.Once
 	cause    error // written once by fail, before dead closes
 	readErr  error // the reader's last error, read once it has exited
+	closeErr error // closeGracefully's error when it carries the peer's close frame (supervisor only)
 
 	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
 	writes  atomic.Uint64  // odd while the supervisor writes a queued message
@@ -297,17 +298,27 @@ func (cn *connection) closeGracefully(code websocket.StatusCode, reason string) 
 		<-fired
 		return false
 	}
+	if websocket.CloseStatus(err) != -1 {
+		cn.closeErr = err // the peer's close frame was not 1000, and Close read it, not the reader
+	}
 	return err == nil
 }
 
 // stop closes the socket, if still open, and joins the reader. Pings need no
 // context of the connection's: closing the socket ends them.
-// A close frame the reader got wins over the first recorded cause: a write
-// or a ping that failed because the server closed must not hide its code.
+// A close frame the reader (or closeGracefully) got wins over the first
+// recorded cause: a write or a ping that failed because the server closed
+// must not hide its code.
 func (cn *connection) stop() {
 	cn.fail(errConnGone)
 	cn.reader.Wait()
-	if websocket.CloseStatus(cn.readErr) != -1 && websocket.CloseStatus(cn.cause) == -1 {
+	if websocket.CloseStatus(cn.cause) != -1 {
+		return
+	}
+	switch {
+	case websocket.CloseStatus(cn.readErr) != -1:
 		cn.cause = cn.readErr
+	case cn.closeErr != nil:
+		cn.cause = cn.closeErr
 	}
 }

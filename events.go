@@ -66,17 +66,64 @@ type CloseEvent struct {
 	Err error
 	// Reconnect tells whether the client will dial again.
 	Reconnect bool
+	// Uptime is how long the connection stayed open. The backoff is reset
+	// when it is at least the WithStableAfter time.
+	Uptime time.Duration
 }
 
-// ReconnectEvent describes a dial about to be made after a wait.
+// ReconnectEvent describes a wait before the next dial: OnBackoff gets it
+// as the wait starts, OnReconnecting once it is over, just before the dial.
 type ReconnectEvent struct {
 	// Attempt counts dials since the last successful open: 1 for the first
 	// retry.
 	Attempt int
-	// Delay is the wait that just ended, Retry-After and 1013 floors included.
+	// BackoffAttempt counts the delays drawn from the backoff since it was
+	// last reset (at New, and when a connection ends after staying open
+	// WithStableAfter): 1 for the first. It grows across connections that
+	// end sooner, while Attempt starts over at each open: a BackoffAttempt
+	// larger than Attempt means the backoff was not reset. It is 0 when no
+	// delay was drawn (Reconnect replaced an open connection).
+	BackoffAttempt int
+	// Delay is the wait: for OnBackoff the wait about to start, for
+	// OnReconnecting the wait that happened (shorter if Reconnect cut it).
 	Delay time.Duration
-	// Err is what caused the wait: the failed dial or the lost connection.
+	// DelaySource tells what set Delay.
+	DelaySource DelaySource
+	// Err is what caused the wait: the failed dial or the lost connection,
+	// or ErrReconnectRequested.
 	Err error
+}
+
+// DelaySource tells what set the wait before a dial.
+type DelaySource uint8
+
+// Delay sources.
+const (
+	// DelayNone: no wait, or a wait cut short, because Reconnect was called.
+	DelayNone DelaySource = iota
+	// DelayBackoff: the backoff's delay.
+	DelayBackoff
+	// DelayRetryAfter: the Retry-After of a refused handshake, which was
+	// longer than the backoff's delay.
+	DelayRetryAfter
+	// DelayTryAgainLater: TryAgainLaterDelay after a 1013 (Try Again Later)
+	// close, which was longer than the backoff's delay.
+	DelayTryAgainLater
+)
+
+// String returns "none", "backoff", "retry-after" or "try-again-later".
+func (s DelaySource) String() string {
+	switch s {
+	case DelayNone:
+		return "none"
+	case DelayBackoff:
+		return "backoff"
+	case DelayRetryAfter:
+		return "retry-after"
+	case DelayTryAgainLater:
+		return "try-again-later"
+	}
+	return fmt.Sprintf("DelaySource(%d)", int(s))
 }
 
 type eventKind uint8
@@ -88,6 +135,7 @@ const (
 	evError
 	evReconnecting
 	evDrop
+	evBackoff
 )
 
 // event is one callback to run. Only the fields of its kind are set.
@@ -364,6 +412,10 @@ func (d *dispatcher) deliver(ev event) {
 	case evReconnecting:
 		if o.onReconnecting != nil {
 			d.guard("OnReconnecting", func() { o.onReconnecting(ev.rec) })
+		}
+	case evBackoff:
+		if o.onBackoff != nil {
+			d.guard("OnBackoff", func() { o.onBackoff(ev.rec) })
 		}
 	case evDrop:
 		if o.onDrop != nil {

@@ -425,9 +425,12 @@ func ExampleClient_Reconnect() {
 			default:
 			}
 		}),
+		resilientws.OnBackoff(func(e resilientws.ReconnectEvent) {
+			fmt.Printf("backoff: attempt %d in %s, set by %s\n", e.Attempt, e.Delay, e.DelaySource)
+		}),
 		resilientws.OnReconnecting(func(e resilientws.ReconnectEvent) {
-			fmt.Printf("reconnecting: attempt %d, requested: %t, waited under a minute: %t\n",
-				e.Attempt, errors.Is(e.Err, resilientws.ErrReconnectRequested), e.Delay < time.Minute)
+			fmt.Printf("reconnecting: attempt %d, requested: %t, waited under a minute: %t, set by %s\n",
+				e.Attempt, errors.Is(e.Err, resilientws.ErrReconnectRequested), e.Delay < time.Minute, e.DelaySource)
 		}),
 		resilientws.OnOpen(func(e resilientws.OpenEvent) {
 			fmt.Println("open: connection", e.Connection)
@@ -463,10 +466,12 @@ func ExampleClient_Reconnect() {
 	}
 	// Output:
 	// error: resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 10m0s)
-	// reconnecting: attempt 1, requested: false, waited under a minute: true
+	// backoff: attempt 1 in 10m0s, set by retry-after
+	// reconnecting: attempt 1, requested: false, waited under a minute: true, set by none
 	// open: connection 1
 	// close: 1000, requested: true, reconnect: true
-	// reconnecting: attempt 1, requested: true, waited under a minute: true
+	// backoff: attempt 1 in 0s, set by none
+	// reconnecting: attempt 1, requested: true, waited under a minute: true, set by none
 	// open: connection 2
 	// close: 1000, requested: false, reconnect: false
 }

@@ -92,9 +92,10 @@ func FuzzReconnectDecision(f *testing.F) {
 		if websocket.CloseStatus(permanent(ev.cause)) != sc {
 			t.Fatal("the permanent error lost the close status")
 		}
-		floor := delayFloor(ev.cause)
-		if (sc == websocket.StatusTryAgainLater) != (floor == TryAgainLaterDelay) || (floor != 0 && floor != TryAgainLaterDelay) {
-			t.Fatalf("close %d: floor %s", code, floor)
+		floor, src := delayFloor(ev.cause)
+		if (sc == websocket.StatusTryAgainLater) != (floor == TryAgainLaterDelay) || (floor != 0 && floor != TryAgainLaterDelay) ||
+			(floor == 0) != (src == DelayNone) {
+			t.Fatalf("close %d: floor %s from %s", code, floor, src)
 		}
 		if !errors.Is(ev.event.Err, ev.cause) {
 			t.Fatal("CloseEvent.Err is not the cause")

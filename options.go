@@ -107,6 +107,7 @@ type options struct {
 	onClose        func(CloseEvent)
 	onError        func(error)
 	onReconnecting func(ReconnectEvent)
+	onBackoff      func(ReconnectEvent)
 	onDrop         func(Message, error)
 	report         func(error) // OnError from the event goroutine, panic-guarded (set by New)
 
@@ -205,12 +206,27 @@ func OnError(f func(error)) Option {
 }
 
 // OnReconnecting sets the function called when a wait between connections is
-// over, just before the next dial. It runs on the event goroutine.
+// over, just before the next dial, with the wait that happened: shorter than
+// OnBackoff announced if Reconnect cut it short (DelaySource is then
+// DelayNone). It runs on the event goroutine.
 func OnReconnecting(f func(ReconnectEvent)) Option {
 	if f == nil {
 		return nilFunc("OnReconnecting")
 	}
 	return optionFunc(func(o *options) error { o.onReconnecting = f; return nil })
+}
+
+// OnBackoff sets the function called when the client starts waiting before
+// its next dial, after the OnError or OnClose that caused the wait, with the
+// wait about to start, what set it and the cause. Every OnBackoff is
+// followed by one OnReconnecting when the wait is over, unless the client
+// stops meanwhile. When Reconnect replaces an open connection, the wait is
+// 0 (DelayNone). It runs on the event goroutine.
+func OnBackoff(f func(ReconnectEvent)) Option {
+	if f == nil {
+		return nilFunc("OnBackoff")
+	}
+	return optionFunc(func(o *options) error { o.onBackoff = f; return nil })
 }
 
 // OnDrop sets the function that receives every message accepted by Send
@@ -477,7 +493,8 @@ func WithWriteTimeout(d time.Duration) Option {
 	})
 }
 
-// WithLogger makes the client log state changes at Info and detail at Debug.
+// WithLogger makes the client log state changes at Info and detail at Debug
+// (each wait before a dial, with what set it, among them).
 // Defaults to no logging at all.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) error {

@@ -36,6 +36,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"nil OnClose", ok, []Option{OnClose(nil)}, "OnClose: nil function"},
 		{"nil OnError", ok, []Option{OnError(nil)}, "OnError: nil function"},
 		{"nil OnReconnecting", ok, []Option{OnReconnecting(nil)}, "OnReconnecting: nil function"},
+		{"nil OnBackoff", ok, []Option{OnBackoff(nil)}, "OnBackoff: nil function"},
 		{"nil OnDrop", ok, []Option{OnDrop(nil)}, "OnDrop: nil function"},
 		{"nil WithBackoff", ok, []Option{WithBackoff(nil)}, "WithBackoff: nil function"},
 		{"backoff factory returns nil", ok, []Option{WithBackoff(func() backoff.BackOff { return nil })}, "returned a nil BackOff"},

@@ -2,6 +2,7 @@ package resilientws
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -59,6 +60,7 @@ func DefaultReconnectPolicy(cause error) bool {
 type reconnector struct {
 	b     backoff.BackOff
 	limit time.Duration // clamp for the policy's values; 0 = none
+	drawn int           // delays drawn since the last reset: ReconnectEvent.BackoffAttempt
 }
 
 func newReconnector(b backoff.BackOff) *reconnector {
@@ -71,14 +73,18 @@ func newReconnector(b backoff.BackOff) *reconnector {
 }
 
 // reset starts the delays over, after a connection proved stable.
-func (r *reconnector) reset() { r.b.Reset() }
+func (r *reconnector) reset() {
+	r.drawn = 0
+	r.b.Reset()
+}
 
-// next returns the wait before the next dial after cause, or
-// ErrBackoffStopped.
-func (r *reconnector) next(cause error) (time.Duration, error) {
+// next returns the wait before the next dial after cause and what set it,
+// or ErrBackoffStopped.
+func (r *reconnector) next(cause error) (time.Duration, DelaySource, error) {
+	r.drawn++
 	d := r.b.NextBackOff()
 	if d == backoff.Stop {
-		return 0, ErrBackoffStopped
+		return 0, DelayNone, ErrBackoffStopped
 	}
 	if d < 0 {
 		d = 0
@@ -86,18 +92,48 @@ func (r *reconnector) next(cause error) (time.Duration, error) {
 	if r.limit > 0 && d > r.limit {
 		d = r.limit
 	}
-	return max(d, delayFloor(cause)), nil
+	d, src := withFloor(d, cause)
+	return d, src, nil
 }
 
-// delayFloor is the least wait a cause imposes: a handshake's Retry-After, or
-// TryAgainLaterDelay after a 1013 close.
-func delayFloor(cause error) time.Duration {
+// withFloor returns the wait after cause given the backoff's delay d: d, or
+// the floor cause imposes when that is longer.
+func withFloor(d time.Duration, cause error) (time.Duration, DelaySource) {
+	if floor, src := delayFloor(cause); floor > d {
+		return floor, src
+	}
+	return d, DelayBackoff
+}
+
+// delayFloor is the least wait a cause imposes, and its source: a
+// handshake's Retry-After, or TryAgainLaterDelay after a 1013 close.
+func delayFloor(cause error) (time.Duration, DelaySource) {
 	var he *HandshakeError
 	if errors.As(cause, &he) {
-		return he.RetryAfter
+		return he.RetryAfter, DelayRetryAfter
 	}
 	if websocket.CloseStatus(cause) == websocket.StatusTryAgainLater {
-		return TryAgainLaterDelay
+		return TryAgainLaterDelay, DelayTryAgainLater
 	}
-	return 0
+	return 0, DelayNone
+}
+
+// explainDelay says in words what set e's delay, for the logs. lastUptime
+// is how long the last connection stayed open, stableAfter the
+// WithStableAfter time.
+func explainDelay(e ReconnectEvent, lastUptime, stableAfter time.Duration) string {
+	switch e.DelaySource {
+	case DelayRetryAfter:
+		return "the server's Retry-After"
+	case DelayTryAgainLater:
+		return "the server's 1013 (try again later) close"
+	case DelayNone:
+		return "Reconnect was called"
+	}
+	why := "the backoff"
+	if e.BackoffAttempt > e.Attempt && lastUptime < stableAfter {
+		why += fmt.Sprintf(" (backoff attempt %d, not reset: the last connection lived %s < %s stable-after)",
+			e.BackoffAttempt, lastUptime.Round(time.Millisecond), stableAfter)
+	}
+	return why
 }

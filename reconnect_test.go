@@ -1,11 +1,15 @@
 package resilientws
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,9 +69,9 @@ func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 	r := newReconnector(DefaultBackoff())
 	var first time.Duration
 	for i := range 10000 {
-		d, err := r.next(io.EOF)
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
+		d, src, err := r.next(io.EOF)
+		if err != nil || src != DelayBackoff || r.drawn != i+1 {
+			t.Fatalf("call %d: %v from %s, %d drawn", i, err, src, r.drawn)
 		}
 		if i == 0 {
 			first = d
@@ -87,8 +91,8 @@ func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 		t.Fatal("default backoff gives up after a long outage")
 	}
 	r.reset()
-	if d, _ := r.next(io.EOF); d > DefaultBackoffInitial*3/2 {
-		t.Fatalf("after reset the delay is %s", d)
+	if d, _, _ := r.next(io.EOF); d > DefaultBackoffInitial*3/2 || r.drawn != 1 {
+		t.Fatalf("after reset the delay is %s, %d drawn", d, r.drawn)
 	}
 }
 
@@ -101,19 +105,25 @@ func TestDelayFloors(t *testing.T) {
 	cases := []struct {
 		cause error
 		want  time.Duration
+		src   DelaySource
 	}{
-		{io.EOF, time.Millisecond},
-		{closeErr(websocket.StatusTryAgainLater), TryAgainLaterDelay},
-		{&HandshakeError{StatusCode: 503, RetryAfter: 7 * time.Second}, 7 * time.Second},
-		{&HandshakeError{StatusCode: 429}, time.Millisecond},
+		{io.EOF, time.Millisecond, DelayBackoff},
+		{closeErr(websocket.StatusTryAgainLater), TryAgainLaterDelay, DelayTryAgainLater},
+		{&HandshakeError{StatusCode: 503, RetryAfter: 7 * time.Second}, 7 * time.Second, DelayRetryAfter},
+		{&HandshakeError{StatusCode: 429}, time.Millisecond, DelayBackoff},
 	}
 	for _, tc := range cases {
-		if d, err := r.next(tc.cause); err != nil || d != tc.want {
-			t.Errorf("next(%v) = %s, %v; want %s", tc.cause, d, err, tc.want)
+		if d, src, err := r.next(tc.cause); err != nil || d != tc.want || src != tc.src {
+			t.Errorf("next(%v) = %s from %s, %v; want %s from %s", tc.cause, d, src, err, tc.want, tc.src)
 		}
 	}
+	// A floor shorter than the backoff's delay does not set it.
+	long := newReconnector(backoff.NewConstantBackOff(time.Minute))
+	if d, src, _ := long.next(closeErr(websocket.StatusTryAgainLater)); d != time.Minute || src != DelayBackoff {
+		t.Errorf("1013 after a 1m backoff delay: %s from %s", d, src)
+	}
 	stop := newReconnector(&backoff.StopBackOff{})
-	if _, err := stop.next(io.EOF); !errors.Is(err, ErrBackoffStopped) {
+	if _, _, err := stop.next(io.EOF); !errors.Is(err, ErrBackoffStopped) {
 		t.Fatalf("StopBackOff: %v", err)
 	}
 }
@@ -151,11 +161,38 @@ func TestHandshakeErrorMessage(t *testing.T) {
 	}
 }
 
+// logBuffer collects a client's log lines; the supervisor writes, the test
+// reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// The backoff keeps growing across connections that do not last
+// WithStableAfter, while Attempt starts over at each open: the events and
+// the logs say so.
 func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	srv := newTestServer(t)
 	srv.SetHandler(func(context.Context, *websocket.Conn, int) {}) // accept, then drop at once
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff {
+	var logs logBuffer
+	c := r.newClient(srv.URL(), WithLogger(logs.logger()), WithBackoff(func() backoff.BackOff {
 		return backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
 			backoff.WithRandomizationFactor(0), backoff.WithMultiplier(2), backoff.WithMaxElapsedTime(0))
 	}))
@@ -165,9 +202,9 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	r.waitKind("reconnecting", 5, wait)
 	c.Close()
 	var delays []time.Duration
-	for _, e := range r.of("reconnecting")[:5] {
-		if e.rec.Attempt != 1 {
-			t.Fatalf("attempt %d after an open, want 1", e.rec.Attempt)
+	for i, e := range r.of("reconnecting")[:5] {
+		if e.rec.Attempt != 1 || e.rec.BackoffAttempt != i+1 || e.rec.DelaySource != DelayBackoff {
+			t.Fatalf("reconnecting %+v after an open, want attempt 1, backoff attempt %d, from the backoff", e.rec, i+1)
 		}
 		delays = append(delays, e.rec.Delay)
 	}
@@ -176,6 +213,15 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 		if delays[i] != want[i] {
 			t.Fatalf("delays %v, want %v: the backoff was reset by connections that did not last", delays, want)
 		}
+	}
+	for _, e := range r.of("close") {
+		if e.close.Uptime <= 0 || e.close.Uptime >= DefaultStableAfter {
+			t.Fatalf("close %+v: want an uptime under the stable-after time", e.close)
+		}
+	}
+	if want := "backoff attempt 5, not reset: the last connection lived "; !strings.Contains(logs.String(), want) ||
+		!strings.Contains(logs.String(), " < 10s stable-after)") {
+		t.Fatalf("the logs do not say why the delay grows (%q):\n%s", want, logs.String())
 	}
 }
 
@@ -197,8 +243,8 @@ func TestBackoffResetAfterAStableConnection(t *testing.T) {
 	}
 	r.waitKind("open", 4, wait)
 	for _, e := range r.of("reconnecting") {
-		if e.rec.Delay != 10*time.Millisecond {
-			t.Fatalf("delay %s after a connection that counted as stable, want the initial 10ms", e.rec.Delay)
+		if e.rec.Delay != 10*time.Millisecond || e.rec.BackoffAttempt != 1 || e.rec.Attempt != 1 {
+			t.Fatalf("reconnecting %+v after a connection that counted as stable, want the initial 10ms, attempt 1, backoff attempt 1", e.rec)
 		}
 	}
 }
@@ -218,4 +264,228 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 	if rs := r.of("reconnecting"); len(rs) != 2 || rs[0].rec.Attempt != 1 || rs[1].rec.Attempt != 2 {
 		t.Fatalf("reconnecting events %v, want attempts 1 and 2", rs)
 	}
+}
+
+// A Reconnect that meets the server's stopping close must not hide it: the
+// server sends a message and closes with 1008 at once, and OnMessage of that
+// message calls Reconnect, so the request and the close reach the supervisor
+// together (in either order, hence the rounds). The stop wins: Err carries
+// the 1008 and there is no second dial.
+func TestReconnectDoesNotHideAStoppingClose(t *testing.T) {
+	for round := range 20 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			srv := newTestServer(t)
+			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+				if c.Write(ctx, Text, []byte("bye")) == nil {
+					c.Close(websocket.StatusPolicyViolation, "banned")
+				}
+			})
+			r := newRecorder(t)
+			var c *Client
+			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+				r.add(rec{kind: "message", msg: m})
+				if err := c.Reconnect(); err != nil {
+					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+				}
+			}))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			end := r.wait("the final close or a reconnect", wait, func(e rec) bool {
+				return e.kind == "reconnecting" || e.kind == "close" && !e.close.Reconnect
+			})
+			if end.kind == "reconnecting" {
+				t.Fatalf("the client reconnected after the server's 1008: %s", r.summary())
+			}
+			if end.close.Code != websocket.StatusPolicyViolation {
+				t.Fatalf("final close %+v, want the server's 1008", end.close)
+			}
+			<-c.Done()
+			if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation || srv.Accepted() != 1 {
+				t.Fatalf("Err() = %v after %d connection(s), want the 1008 after one", c.Err(), srv.Accepted())
+			}
+		})
+	}
+}
+
+// The same, when our close handshake reads the server's close frame instead
+// of the reader: OnMessage blocks, the backlog fills, and the reader waits
+// for room while Reconnect's close reads the frames behind it.
+func TestReconnectDoesNotHideAStoppingCloseBehindABacklog(t *testing.T) {
+	serverDone := make(chan struct{})
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n > 1 {
+			return
+		}
+		defer close(serverDone)
+		for i := range maxPendingMessages + 10 {
+			if c.Write(ctx, Text, []byte(fmt.Sprint(i))) != nil {
+				return
+			}
+		}
+		c.Close(websocket.StatusPolicyViolation, "banned") // returns once our close came
+	})
+	r := newRecorder(t)
+	var c *Client
+	c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+		r.add(rec{kind: "message", msg: m})
+		if string(m.Data) != "0" {
+			return
+		}
+		if err := c.Reconnect(); err != nil {
+			r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+		}
+		select {
+		case <-serverDone:
+		case <-time.After(wait):
+			r.add(rec{kind: "error", err: errors.New("the server's close never finished")})
+		}
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	end := r.wait("the final close or a reconnect", wait, func(e rec) bool {
+		return e.kind == "reconnecting" || e.kind == "close" && !e.close.Reconnect
+	})
+	if end.kind == "reconnecting" {
+		t.Fatalf("the client reconnected after the server's 1008: %s", r.summary())
+	}
+	<-c.Done()
+	if websocket.CloseStatus(c.Err()) != websocket.StatusPolicyViolation || srv.Accepted() != 1 {
+		t.Fatalf("Err() = %v after %d connection(s), want the 1008 after one; events: %s", c.Err(), srv.Accepted(), r.summary())
+	}
+}
+
+// The same race with a close the policy retries: the server's close is
+// reported (whichever came first), and the Reconnect still cuts the wait
+// its 1013 asks for.
+func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
+	for round := range 10 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			srv := newTestServer(t)
+			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+				if n > 1 {
+					srv.echo(ctx, c)
+				} else if c.Write(ctx, Text, []byte("bye")) == nil {
+					c.Close(websocket.StatusTryAgainLater, "busy")
+				}
+			})
+			r := newRecorder(t)
+			var c *Client
+			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
+				r.add(rec{kind: "message", msg: m})
+				if err := c.Reconnect(); err != nil {
+					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+				}
+			}))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			e := r.waitKind("reconnecting", 1, wait).rec
+			cl := r.waitKind("close", 1, wait).close
+			if e.Delay >= TryAgainLaterDelay || e.DelaySource != DelayNone || cl.Code != websocket.StatusTryAgainLater {
+				t.Fatalf("close %+v then reconnecting %+v: want the 1013, then a wait cut short", cl, e)
+			}
+			r.waitKind("open", 2, wait)
+		})
+	}
+}
+
+// OnBackoff announces each wait with what set it, as the logs do: the
+// Retry-After or the 1013 floor when longer than the backoff's delay, the
+// backoff otherwise, nothing for a Reconnect.
+func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
+	closeWith := func(code websocket.StatusCode) func(*testServer) {
+		return func(srv *testServer) {
+			srv.SetHandler(func(_ context.Context, c *websocket.Conn, _ int) { c.Close(code, "") })
+		}
+	}
+	refuse := func(srv *testServer) { srv.Refuse(http.StatusServiceUnavailable, "1") }
+	constant := func(d time.Duration) Option {
+		return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(d) })
+	}
+	cases := []struct {
+		name    string
+		server  func(*testServer)
+		backoff Option
+		delay   time.Duration
+		src     DelaySource
+		drawn   int
+		words   string // in the log line
+	}{
+		{"retry-after", refuse, fastBackoff(), time.Second, DelayRetryAfter, 1, `set_by="the server's Retry-After"`},
+		{"backoff over retry-after", refuse, constant(2 * time.Second), 2 * time.Second, DelayBackoff, 1, `set_by="the backoff"`},
+		{"1013", closeWith(websocket.StatusTryAgainLater), fastBackoff(), TryAgainLaterDelay, DelayTryAgainLater, 1,
+			`set_by="the server's 1013 (try again later) close"`},
+		{"backoff", closeWith(websocket.StatusGoingAway), constant(time.Hour), time.Hour, DelayBackoff, 1, `set_by="the backoff"`},
+		{"reconnect", func(*testServer) {}, fastBackoff(), 0, DelayNone, 0, `set_by="Reconnect was called"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t)
+			tc.server(srv)
+			r := newRecorder(t)
+			var logs logBuffer
+			c := r.newClient(srv.URL(), tc.backoff, WithLogger(logs.logger()))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.src == DelayNone {
+				r.waitKind("open", 1, wait)
+				if err := c.Reconnect(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := r.waitKind("backoff", 1, wait).rec
+			c.Close() // no need to wait it out
+			if e.Attempt != 1 || e.BackoffAttempt != tc.drawn || e.Delay != tc.delay || e.DelaySource != tc.src || e.Err == nil {
+				t.Fatalf("OnBackoff %+v, want attempt 1, backoff attempt %d, %s from %s", e, tc.drawn, tc.delay, tc.src)
+			}
+			if !strings.Contains(logs.String(), tc.words) {
+				t.Fatalf("the logs lack %s:\n%s", tc.words, logs.String())
+			}
+		})
+	}
+}
+
+// OnBackoff announces the wait as it starts; a Reconnect during it cuts it
+// short, and OnReconnecting then tells the wait that happened.
+func TestOnBackoffThenReconnectCutsTheWait(t *testing.T) {
+	srv := newTestServer(t)
+	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		if n == 1 {
+			c.Close(websocket.StatusTryAgainLater, "busy")
+			return
+		}
+		srv.echo(ctx, c)
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	announced := r.waitKind("backoff", 1, wait)
+	if e := announced.rec; e.Delay != TryAgainLaterDelay || e.DelaySource != DelayTryAgainLater ||
+		websocket.CloseStatus(e.Err) != websocket.StatusTryAgainLater {
+		t.Fatalf("OnBackoff %+v, want the 1013's %s", e, TryAgainLaterDelay)
+	}
+	// Let some of the wait pass, so that the wait reported can be checked.
+	const before = 50 * time.Millisecond
+	<-time.After(before)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	done := r.waitKind("reconnecting", 1, wait)
+	e := done.rec
+	if e.DelaySource != DelayNone || e.Attempt != 1 || e.BackoffAttempt != 1 || websocket.CloseStatus(e.Err) != websocket.StatusTryAgainLater {
+		t.Fatalf("OnReconnecting %+v, want attempt 1 cut short by Reconnect", e)
+	}
+	// The wait ended before OnReconnecting ran; it started about when
+	// OnBackoff ran (a little before: the event goroutine may have to start).
+	if e.Delay < before || e.Delay > done.at.Sub(announced.at)+25*time.Millisecond {
+		t.Fatalf("OnReconnecting says %s; the Reconnect came %s or more after OnBackoff, OnReconnecting %s after it",
+			e.Delay, before, done.at.Sub(announced.at))
+	}
+	r.waitKind("open", 2, wait)
 }

@@ -10,7 +10,7 @@ import (
 
 // rec is one callback the recorder saw.
 type rec struct {
-	kind  string // open, message, close, error, reconnecting, drop
+	kind  string // open, message, close, error, backoff, reconnecting, drop
 	open  OpenEvent
 	msg   Message
 	close CloseEvent
@@ -30,6 +30,8 @@ func (r rec) String() string {
 		return fmt.Sprintf("close(%d,reconnect=%v)", r.close.Code, r.close.Reconnect)
 	case "reconnecting":
 		return fmt.Sprintf("reconnecting(%d)", r.rec.Attempt)
+	case "backoff":
+		return fmt.Sprintf("backoff(%d)", r.rec.Attempt)
 	case "drop":
 		return fmt.Sprintf("drop(%s)", r.msg.Data)
 	}
@@ -71,6 +73,7 @@ func (r *recorder) options() []Option {
 		OnClose(func(e CloseEvent) { r.add(rec{kind: "close", close: e}) }),
 		OnError(func(err error) { r.add(rec{kind: "error", err: err}) }),
 		OnReconnecting(func(e ReconnectEvent) { r.add(rec{kind: "reconnecting", rec: e}) }),
+		OnBackoff(func(e ReconnectEvent) { r.add(rec{kind: "backoff", rec: e}) }),
 		OnDrop(func(m Message, err error) { r.add(rec{kind: "drop", msg: m, err: err}) }),
 	}
 }
@@ -94,11 +97,13 @@ func (r *recorder) newClient(url string, opts ...Option) *Client {
 // stopped: connections numbered 1, 2, ... in order; each OnOpen followed by
 // its OnMessages and exactly one OnClose of the same number (none for a
 // connection that never opened, and no message outside a connection);
-// OnReconnecting never while a connection is open.
+// OnBackoff and OnReconnecting never while a connection is open, each
+// OnReconnecting after one OnBackoff of the same attempt.
 func (r *recorder) checkOrder() {
 	r.t.Helper()
-	open := 0 // the open connection's number, 0 if none
-	last := 0 // the last number that opened
+	open := 0      // the open connection's number, 0 if none
+	last := 0      // the last number that opened
+	announced := 0 // the attempt of an OnBackoff not yet followed by OnReconnecting
 	for i, e := range r.all() {
 		bad := ""
 		switch e.kind {
@@ -116,10 +121,22 @@ func (r *recorder) checkOrder() {
 				bad = fmt.Sprintf("close of %d while %d is open", e.close.Connection, open)
 			}
 			open = 0
-		case "reconnecting":
-			if open != 0 {
-				bad = fmt.Sprintf("reconnecting while %d is open", open)
+		case "backoff":
+			switch {
+			case open != 0:
+				bad = fmt.Sprintf("backoff while %d is open", open)
+			case announced != 0:
+				bad = fmt.Sprintf("backoff(%d) while backoff(%d) waits for its reconnecting", e.rec.Attempt, announced)
 			}
+			announced = e.rec.Attempt
+		case "reconnecting":
+			switch {
+			case open != 0:
+				bad = fmt.Sprintf("reconnecting while %d is open", open)
+			case announced != e.rec.Attempt:
+				bad = fmt.Sprintf("reconnecting(%d) after backoff(%d)", e.rec.Attempt, announced)
+			}
+			announced = 0
 		}
 		if bad != "" {
 			r.t.Errorf("event %d out of order: %s\nevents: %s", i, bad, r.summary())

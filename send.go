@@ -230,8 +230,11 @@ func OnJSON[T any](f func(T)) Option {
 
 // Reconnect replaces the live connection now (closing it with 1000), or
 // cuts a wait between connections short so the next dial happens at once:
-// call it after a network change. It returns at once, and ErrClosed once the
-// client has been closed or has stopped for good.
+// call it after a network change. A connection that the server closed (or
+// that was lost) as Reconnect was called is reported as such, and a close
+// code the reconnect policy refuses still stops the client. It returns at
+// once, and ErrClosed once the client has been closed or has stopped for
+// good.
 func (c *Client) Reconnect() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

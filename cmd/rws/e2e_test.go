@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,6 +250,156 @@ func TestReconnectAfterDrop(t *testing.T) {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
 		}
+	}
+}
+
+// The reconnect lines say what set each wait: the server's Retry-After,
+// then a backoff that connections shorter than the stable-after time did
+// not reset.
+func TestReconnectLinesSayWhatSetTheDelay(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{
+		refuse: func(w http.ResponseWriter, _ *http.Request, n int) bool {
+			if n > 1 {
+				return false
+			}
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return true
+		},
+		serve: func(ctx context.Context, c *websocket.Conn, n int, r *http.Request) {
+			if n < 3 {
+				return // accept, then drop
+			}
+			sendThenRead(text("hello"))(ctx, c, n, r)
+		},
+	})
+	args := append(slices.Clone(fastBackoff), "-count", "1", "-no-stdin", srv.url)
+	res := runRWS(t, "", args...)
+	if res.code != exitOK || res.stdout != "hello\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{
+		"reconnect  attempt 1 in 1s: the server's Retry-After\n",
+		"reconnect  attempt 1 after 1s: the server's Retry-After\n",
+		" from the backoff (backoff attempt 2, not reset: the last connection lived ",
+		" from the backoff (backoff attempt 3, not reset: the last connection lived ",
+		" < 10s stable-after)\n",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
+// goesSilent is a server whose first `silent` connections each read one
+// message and then go silent (no echo, no pong), as the demo's server does:
+// the heartbeat drops the connection and the message is reported
+// unconfirmed. Later connections echo. Every message read goes to got,
+// prefixed with its connection's number.
+func goesSilent(t *testing.T, silent int, got chan<- string) *wsServer {
+	quiet := make([]atomic.Bool, silent+1) // by connection number (no request is refused)
+	return newWSServer(t, serverOpts{
+		acceptFor: func(n int) *websocket.AcceptOptions {
+			return &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+				return n > silent || !quiet[n].Load()
+			}}
+		},
+		serve: func(ctx context.Context, c *websocket.Conn, n int, _ *http.Request) {
+			for {
+				typ, data, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				got <- fmt.Sprintf("%d:%s", n, data)
+				if n <= silent {
+					quiet[n].Store(true)
+					continue
+				}
+				if err := c.Write(ctx, typ, data); err != nil {
+					return
+				}
+			}
+		},
+	})
+}
+
+// Fast heartbeat and reconnects for the goesSilent tests.
+var fastSilence = append([]string{"-ping-interval", "50ms", "-ping-timeout", "100ms"}, fastBackoff...)
+
+// A line written just before the connection went silent is reported
+// unconfirmed, and rws sends it again on the next connection, which echoes
+// it: the README's "echoed, even during an outage".
+func TestUnconfirmedLineIsResent(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	srv := goesSilent(t, 1, got)
+	p := startRWS(t, append(slices.Clone(fastSilence), srv.url)...)
+	p.stderr.waitFor(t, "OPEN       connection 1")
+	if _, err := fmt.Fprintln(p.stdin, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if echoed := p.readLine(t); echoed != "hello" {
+		t.Fatalf("echo %q, want hello\nstderr:\n%s", echoed, p.stderr)
+	}
+	p.stdin.Close()
+	if code, rest := p.wait(t); code != exitOK || rest != "" {
+		t.Errorf("exit %d, more output %q; want 0 and none\nstderr:\n%s", code, rest, p.stderr)
+	}
+	if received := receive(t, got, 2); !slices.Equal(received, []string{"1:hello", "2:hello"}) {
+		t.Errorf("the server received %q, want hello on connections 1 and 2", received)
+	}
+	if n := strings.Count(p.stderr.String(), `resend     5-byte text message "hello" may not have arrived`); n != 1 {
+		t.Errorf("%d resend lines, want 1:\n%s", n, p.stderr)
+	}
+}
+
+// Once only: a resent line reported unconfirmed again is not resent again.
+func TestResentLineIsResentOnce(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	srv := goesSilent(t, 2, got)
+	p := startRWS(t, append(slices.Clone(fastSilence), srv.url)...)
+	p.stderr.waitFor(t, "OPEN       connection 1")
+	if _, err := fmt.Fprintln(p.stdin, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	p.stderr.waitFor(t, "OPEN       connection 3") // the drops of connection 2 come before
+	p.stdin.Close()
+	if code, rest := p.wait(t); code != exitOK || rest != "" {
+		t.Errorf("exit %d, output %q; want 0 and no echo\nstderr:\n%s", code, rest, p.stderr)
+	}
+	if received := receive(t, got, 2); !slices.Equal(received, []string{"1:hello", "2:hello"}) || len(got) != 0 {
+		t.Errorf("the server received %q (and %d more), want hello on connections 1 and 2 only", received, len(got))
+	}
+	stderr := p.stderr.String()
+	if strings.Count(stderr, "resend     ") != 1 || strings.Count(stderr, "sent again once already: not sending it again") != 1 {
+		t.Errorf("want one resend, then one refusal to resend again:\n%s", stderr)
+	}
+}
+
+// -resend=false only reports the line.
+func TestResendOff(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 10)
+	srv := goesSilent(t, 1, got)
+	p := startRWS(t, append(slices.Clone(fastSilence), "-resend=false", srv.url)...)
+	p.stderr.waitFor(t, "OPEN       connection 1")
+	if _, err := fmt.Fprintln(p.stdin, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	p.stderr.waitFor(t, "OPEN       connection 2")
+	p.stdin.Close()
+	if code, rest := p.wait(t); code != exitOK || rest != "" {
+		t.Errorf("exit %d, output %q; want 0 and no echo\nstderr:\n%s", code, rest, p.stderr)
+	}
+	if received := receive(t, got, 1); received[0] != "1:hello" || len(got) != 0 {
+		t.Errorf("the server received %q (and %d more), want hello on connection 1 only", received, len(got))
+	}
+	stderr := p.stderr.String()
+	if !strings.Contains(stderr, `dropped    5-byte text message "hello": resilientws: written, but the connection was lost`) ||
+		strings.Contains(stderr, "resend") {
+		t.Errorf("want the drop reported and nothing resent:\n%s", stderr)
 	}
 }
 

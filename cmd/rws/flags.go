@@ -50,6 +50,7 @@ type config struct {
 	linger   time.Duration
 	quiet    bool
 	noStdin  bool
+	resend   bool
 
 	set map[string]bool // the flags given on the command line
 }
@@ -194,9 +195,11 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.DurationVar(&cfg.linger, "linger", defaultLinger,
 		"after the end of input, once every line is written, go on printing what arrives until nothing has for this `duration`, or the server closes; 0: close at once")
 	fs.BoolVar(&cfg.quiet, "quiet", false,
-		"print nothing on stderr but errors and dropped messages: no connection events")
+		"print nothing on stderr but errors and dropped or resent messages: no connection events")
 	fs.BoolVar(&cfg.noStdin, "no-stdin", false,
 		"do not read stdin: only receive")
+	fs.BoolVar(&cfg.resend, "resend", true,
+		"send again, once, each line written just before a connection was lost, which the server may not have received (it may then get it twice); -resend=false only reports it")
 	return fs
 }
 
@@ -210,11 +213,12 @@ and sends each line of stdin as a text message (or, with -binary-in, as a
 binary one). On a terminal, it prints "< " before what it receives and
 "> " before the lines it sends from a pipe or file (-prefix); on a pipe,
 the messages alone. It reconnects with exponential backoff after any
-failure, detects dead connections with a heartbeat, and queues the lines
-read while the link is down. Connection events (state changes, errors,
-reconnect attempts and their delays, heartbeat round trips, dropped
-messages) go to stderr, in colour when stderr is a terminal and NO_COLOR is
-not set.
+failure, detects dead connections with a heartbeat, queues the lines read
+while the link is down, and sends again (once) a line the server may not
+have received (see -resend). Connection events (state changes, errors,
+reconnect attempts with their delays and what set them, heartbeat round
+trips, dropped messages) go to stderr, in colour when stderr is a terminal
+and NO_COLOR is not set.
 
 Without a URL, rws runs a demo: it starts a local feed server on 127.0.0.1
 that sends a JSON tick every 200ms, echoes what it receives, and misbehaves

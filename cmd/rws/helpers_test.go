@@ -235,6 +235,9 @@ type serverOpts struct {
 	refuse func(w http.ResponseWriter, r *http.Request, n int) bool
 	// accept holds the upgrade's options.
 	accept *websocket.AcceptOptions
+	// acceptFor, if set, gives the upgrade's options for each request
+	// number instead.
+	acceptFor func(n int) *websocket.AcceptOptions
 	// serve runs each connection, numbered from 1, until it returns.
 	serve func(ctx context.Context, c *websocket.Conn, n int, r *http.Request)
 	// tls serves wss, with httptest's self-signed certificate.
@@ -285,7 +288,11 @@ func (s *wsServer) handle(w http.ResponseWriter, r *http.Request, o serverOpts) 
 	if o.refuse != nil && o.refuse(w, r, n) {
 		return
 	}
-	c, err := websocket.Accept(w, r, o.accept)
+	accept := o.accept
+	if o.acceptFor != nil {
+		accept = o.acceptFor(n)
+	}
+	c, err := websocket.Accept(w, r, accept)
 	if err != nil {
 		return
 	}

@@ -9,11 +9,14 @@
 // rws URL prints each message received on stdout and sends each line of
 // stdin as a text message (binary, decoded from hex or base64, with
 // -binary-in); connection events go to stderr. On a terminal, what is
-// received is marked "< " and what is sent from a pipe "> ". At the end of
-// input it prints the replies until the server closes or none has come for
-// -linger (1s), then closes with 1000. rws with no URL runs a demo against
-// an embedded server that misbehaves on a fixed cycle. rws -h lists the
-// flags and the exit codes.
+// received is marked "< " and what is sent from a pipe "> ". Lines read
+// while the link is down are queued, and a line written just before a
+// connection was lost, which the server may not have received, is sent
+// again once (-resend=false only reports it): the server may then get it
+// twice. At the end of input it prints the replies until the server closes
+// or none has come for -linger (1s), then closes with 1000. rws with no URL
+// runs a demo against an embedded server that misbehaves on a fixed cycle.
+// rws -h lists the flags and the exit codes.
 package main
 
 import (
@@ -96,7 +99,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		status.event(tagDemo, "heartbeat %s/%s and backoff reset after %s of uptime, for the demo (defaults %s/%s and %s)",
 			cfg.pingInterval, cfg.pingTimeout, demoStableAfter,
 			resilientws.DefaultHeartbeatInterval, resilientws.DefaultHeartbeatTimeout, resilientws.DefaultStableAfter)
-		status.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
+		if cfg.resend {
+			status.event(tagDemo, "type a line to send it: the server echoes it, even if you type it during an outage; Ctrl-C stops")
+		} else {
+			status.event(tagDemo, "type a line to send it: the server echoes it, but with -resend=false not one lost in an outage; Ctrl-C stops")
+		}
 	}
 	status.event(tagConnecting, "%s", cfg.url)
 	if err := client.Start(); err != nil {

@@ -130,6 +130,7 @@ const (
 	tagReconnect  = "reconnect"
 	tagHeartbeat  = "heartbeat"
 	tagDropped    = "dropped"
+	tagResend     = "resend"
 	tagServer     = "server"
 	tagDemo       = "demo"
 	tagInput      = "stdin"
@@ -145,6 +146,7 @@ var tagColours = map[string]string{
 	tagReconnect:  ansiCyan,
 	tagHeartbeat:  ansiDim,
 	tagDropped:    ansiMagenta,
+	tagResend:     ansiMagenta,
 	tagServer:     ansiBlue + ansiBold,
 	tagDemo:       ansiBlue,
 	tagInput:      ansiMagenta,
@@ -177,8 +179,8 @@ func (p *statusPrinter) event(tag, format string, args ...any) {
 	p.line(tag, format, args...)
 }
 
-// warn prints a status line even with -quiet: dropped messages, lines not
-// sent.
+// warn prints a status line even with -quiet: dropped and resent messages,
+// lines not sent.
 func (p *statusPrinter) warn(tag, format string, args ...any) {
 	p.line(tag, format, args...)
 }

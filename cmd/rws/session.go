@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,9 +39,13 @@ type session struct {
 	// neither -count, -duration, -no-stdin nor the demo keeps it going.
 	endOnEOF bool
 
+	stableAfter time.Duration // the client's WithStableAfter
+
 	// Event goroutine only.
-	received  int  // messages printed
-	tlsHinted bool // the -cacert/-k hint was printed
+	received   int               // messages printed
+	tlsHinted  bool              // the -cacert/-k hint was printed
+	lastUptime time.Duration     // how long the last connection stayed open
+	resent     map[resentKey]int // lines sent again whose fate is unknown, by content
 
 	// connMu orders a connection's lines on stderr: its OPEN and close
 	// lines (event goroutine) and its heartbeat round trips (main loop),
@@ -65,16 +71,22 @@ type session struct {
 }
 
 func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool) *session {
-	return &session{
-		cfg:      cfg,
-		out:      out,
-		log:      log,
-		demo:     demo,
-		endOnEOF: cfg.count == 0 && cfg.duration == 0 && !cfg.noStdin && !demo,
-		opened:   make(chan struct{}),
-		counted:  make(chan struct{}),
-		failed:   make(chan struct{}),
+	s := &session{
+		cfg:         cfg,
+		out:         out,
+		log:         log,
+		demo:        demo,
+		endOnEOF:    cfg.count == 0 && cfg.duration == 0 && !cfg.noStdin && !demo,
+		stableAfter: resilientws.DefaultStableAfter,
+		resent:      map[resentKey]int{},
+		opened:      make(chan struct{}),
+		counted:     make(chan struct{}),
+		failed:      make(chan struct{}),
 	}
+	if demo {
+		s.stableAfter = demoStableAfter
+	}
+	return s
 }
 
 // fail ends the session with err (the first one wins), from any goroutine.
@@ -100,6 +112,7 @@ func (s *session) options() []resilientws.Option {
 		resilientws.OnMessage(s.onMessage),
 		resilientws.OnClose(s.onClose),
 		resilientws.OnError(s.onError),
+		resilientws.OnBackoff(s.onBackoff),
 		resilientws.OnReconnecting(s.onReconnecting),
 		resilientws.OnDrop(s.onDrop),
 		// Backpressure for stdin: a full queue makes the reader wait.
@@ -143,8 +156,8 @@ func (s *session) options() []resilientws.Option {
 		}
 		opts = append(opts, resilientws.WithDialOptions(d))
 	}
-	if s.demo {
-		opts = append(opts, resilientws.WithStableAfter(demoStableAfter))
+	if s.stableAfter != resilientws.DefaultStableAfter {
+		opts = append(opts, resilientws.WithStableAfter(s.stableAfter))
 	}
 	return opts
 }
@@ -209,6 +222,13 @@ func (s *session) onMessage(m resilientws.Message) {
 }
 
 func (s *session) onClose(e resilientws.CloseEvent) {
+	s.lastUptime = e.Uptime
+	if s.client.Stats().Queued == 0 {
+		// Nothing is written between connections, and a connection's drops
+		// come before its OnClose: with the queue empty, every line sent
+		// again has been confirmed or reported.
+		clear(s.resent)
+	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if !s.cfg.quiet && s.cfg.pingInterval > 0 {
@@ -268,20 +288,83 @@ func (s *session) onError(err error) {
 	}
 }
 
-func (s *session) onReconnecting(e resilientws.ReconnectEvent) {
-	msg := fmt.Sprintf("attempt %d after %s", e.Attempt, fmtDuration(e.Delay))
-	var he *resilientws.HandshakeError
-	switch {
-	case errors.As(e.Err, &he) && he.RetryAfter > 0:
-		msg += fmt.Sprintf(" (the server asked for Retry-After %s)", he.RetryAfter)
-	case websocket.CloseStatus(e.Err) == websocket.StatusTryAgainLater:
-		msg += fmt.Sprintf(" (at least %s after 1013 try again later)", resilientws.TryAgainLaterDelay)
-	}
-	s.log.event(tagReconnect, "%s", msg)
+// onBackoff says, as a wait starts, how long it is and why.
+func (s *session) onBackoff(e resilientws.ReconnectEvent) {
+	s.log.event(tagReconnect, "attempt %d in %s%s", e.Attempt, fmtDuration(e.Delay), describeWait(e, s.lastUptime, s.stableAfter, true))
 }
 
+// onReconnecting says, as the wait ends, that the dial starts.
+func (s *session) onReconnecting(e resilientws.ReconnectEvent) {
+	s.log.event(tagReconnect, "attempt %d after %s%s", e.Attempt, fmtDuration(e.Delay), describeWait(e, s.lastUptime, s.stableAfter, false))
+}
+
+// describeWait says what set a reconnect wait, to follow its length; with
+// detail, it adds why the backoff is where it is. lastUptime is how long the
+// last connection lived, stableAfter the time that resets the backoff.
+func describeWait(e resilientws.ReconnectEvent, lastUptime, stableAfter time.Duration, detail bool) string {
+	switch e.DelaySource {
+	case resilientws.DelayRetryAfter:
+		return ": the server's Retry-After"
+	case resilientws.DelayTryAgainLater:
+		return ": the server's close " + describeCode(websocket.StatusTryAgainLater)
+	case resilientws.DelayNone:
+		if errors.Is(e.Err, resilientws.ErrReconnectRequested) {
+			return ": reconnect requested"
+		}
+		return ": the wait was cut short"
+	}
+	why := " from the backoff"
+	if !detail {
+		return why
+	}
+	var notes []string
+	if e.BackoffAttempt > e.Attempt && lastUptime < stableAfter {
+		notes = append(notes, fmt.Sprintf("backoff attempt %d, not reset: the last connection lived %s < %s stable-after",
+			e.BackoffAttempt, fmtDuration(lastUptime), stableAfter))
+	}
+	var he *resilientws.HandshakeError
+	if errors.As(e.Err, &he) && he.RetryAfter > 0 {
+		notes = append(notes, fmt.Sprintf("longer than the server's Retry-After %s", he.RetryAfter))
+	}
+	if websocket.CloseStatus(e.Err) == websocket.StatusTryAgainLater {
+		notes = append(notes, fmt.Sprintf("longer than the %s a 1013 close asks for", resilientws.TryAgainLaterDelay))
+	}
+	if len(notes) > 0 {
+		why += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return why
+}
+
+// resentKey identifies a line sent again. The client copies what it sends,
+// so the copy reported again can only be told by its content.
+type resentKey struct {
+	typ  resilientws.MessageType
+	data string
+}
+
+// onDrop reports a message that will not be, or may not have been,
+// delivered. With -resend, it sends again, once, a message written just
+// before its connection was lost (ErrUnconfirmed): at least once, so the
+// server may get it twice.
 func (s *session) onDrop(m resilientws.Message, reason error) {
-	s.log.warn(tagDropped, "%s: %v", describeMessage(m), reason)
+	what := describeMessage(m)
+	if !s.cfg.resend || !errors.Is(reason, resilientws.ErrUnconfirmed) {
+		s.log.warn(tagDropped, "%s: %v", what, reason)
+		return
+	}
+	key := resentKey{m.Type, string(m.Data)}
+	if s.resent[key] > 0 {
+		s.resent[key]--
+		s.log.warn(tagDropped, "%s: %v; sent again once already: not sending it again", what, reason)
+		return
+	}
+	// From a callback, Send fails at once instead of waiting for room.
+	if err := s.client.Send(context.Background(), m.Type, m.Data); err != nil {
+		s.log.warn(tagDropped, "%s: %v; not sent again: %v", what, reason, err)
+		return
+	}
+	s.resent[key]++
+	s.log.warn(tagResend, "%s may not have arrived (written, but the connection was lost before the server confirmed it): sending it again, once", what)
 }
 
 // describeFailure explains the permanent cause that stopped the client.

@@ -114,7 +114,8 @@ func TestParseFlags(t *testing.T) {
 	}
 	if cfg.url != "" || cfg.pingInterval != resilientws.DefaultHeartbeatInterval || cfg.pingTimeout != resilientws.DefaultHeartbeatTimeout ||
 		cfg.backoffMin != resilientws.DefaultBackoffInitial || cfg.backoffMax != resilientws.DefaultBackoffMax ||
-		cfg.queue != resilientws.DefaultQueueMessages || cfg.readLimit != resilientws.DefaultReadLimit || cfg.binaryFormat != formatHex {
+		cfg.queue != resilientws.DefaultQueueMessages || cfg.readLimit != resilientws.DefaultReadLimit || cfg.binaryFormat != formatHex ||
+		!cfg.resend {
 		t.Errorf("defaults: %+v", cfg)
 	}
 
@@ -360,5 +361,81 @@ func TestDemoSchedule(t *testing.T) {
 	}
 	if last := demoSchedule[len(demoSchedule)-1].at; last > time.Minute/2 {
 		t.Errorf("the last misbehaviour comes at %s: a newcomer should see all within the first minute", last)
+	}
+}
+
+func TestDescribeWait(t *testing.T) {
+	t.Parallel()
+	drop := errors.New("connection 2 lost: EOF")
+	refused := &resilientws.HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second}
+	tryLater := fmt.Errorf("closed: %w", websocket.CloseError{Code: websocket.StatusTryAgainLater})
+	ev := func(attempt, drawn int, src resilientws.DelaySource, err error) resilientws.ReconnectEvent {
+		return resilientws.ReconnectEvent{Attempt: attempt, BackoffAttempt: drawn, Delay: time.Second, DelaySource: src, Err: err}
+	}
+	const lived, stable = 1200 * time.Millisecond, 5 * time.Second
+	for _, tc := range []struct {
+		e      resilientws.ReconnectEvent
+		detail bool
+		want   string
+	}{
+		{ev(3, 3, resilientws.DelayBackoff, drop), true, " from the backoff"},
+		{ev(3, 5, resilientws.DelayBackoff, drop), true, " from the backoff (backoff attempt 5, not reset: the last connection lived 1.2s < 5s stable-after)"},
+		{ev(3, 5, resilientws.DelayBackoff, drop), false, " from the backoff"},
+		{ev(1, 4, resilientws.DelayBackoff, refused), true,
+			" from the backoff (backoff attempt 4, not reset: the last connection lived 1.2s < 5s stable-after; longer than the server's Retry-After 2s)"},
+		{ev(1, 1, resilientws.DelayBackoff, tryLater), true, " from the backoff (longer than the 30s a 1013 close asks for)"},
+		{ev(2, 2, resilientws.DelayRetryAfter, refused), true, ": the server's Retry-After"},
+		{ev(1, 1, resilientws.DelayTryAgainLater, tryLater), false, ": the server's close 1013 (try again later)"},
+		{ev(1, 0, resilientws.DelayNone, resilientws.ErrReconnectRequested), true, ": reconnect requested"},
+		{ev(2, 2, resilientws.DelayNone, drop), false, ": the wait was cut short"},
+	} {
+		if got := describeWait(tc.e, lived, stable, tc.detail); got != tc.want {
+			t.Errorf("describeWait(%+v, detail %t) = %q\nwant %q", tc.e, tc.detail, got, tc.want)
+		}
+	}
+}
+
+// A line sent again is remembered until its fate is known, and forgotten
+// once an OnClose finds the queue empty (it was confirmed or reported by
+// then): the same text reported later is sent again.
+func TestResendOnceBookkeeping(t *testing.T) {
+	t.Parallel()
+	srv := newWSServer(t, serverOpts{serve: echo(nil)})
+	client, err := resilientws.New(srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var stderr bytes.Buffer
+	s := newSession(&config{resend: true}, nil, newStatusPrinter(&stderr, false, false), false)
+	s.client = client // its callbacks are not installed: the test calls them
+	hello := resilientws.Message{Type: resilientws.Text, Data: []byte("hello")}
+	count := func(what string) int { return strings.Count(stderr.String(), what) }
+	const resent, refused = "sending it again, once", "not sending it again"
+
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	s.onDrop(hello, resilientws.ErrUnconfirmed) // the copy, reported too
+	if count(resent) != 1 || count(refused) != 1 {
+		t.Fatalf("want one resend, then a refusal:\n%s", &stderr)
+	}
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	deadline := time.Now().Add(10 * time.Second)
+	for client.Stats().Queued != 0 { // the copy is written on the live connection
+		if time.Now().After(deadline) {
+			t.Fatal("the copy was never written")
+		}
+		<-time.After(time.Millisecond)
+	}
+	s.onClose(resilientws.CloseEvent{})
+	s.onDrop(hello, resilientws.ErrUnconfirmed)
+	if count(resent) != 3 || count(refused) != 1 {
+		t.Fatalf("after an OnClose with the queue empty, the same text must be sent again:\n%s", &stderr)
+	}
+	s.onDrop(hello, resilientws.ErrClosed)
+	if count(resent) != 3 || !strings.Contains(stderr.String(), `dropped    5-byte text message "hello": resilientws: client closed`+"\n") {
+		t.Fatalf("a message dropped for another reason is only reported:\n%s", &stderr)
 	}
 }
