@@ -238,3 +238,16 @@ func (cf *confirmer) stop() {
 		cf.pending = false
 	}
 }
+
+// askConfirm asks for a confirmation ping when messages are unconfirmed and
+// the log is half full, the queue has run dry, or retry says a ping just
+// went unanswered.
+func (c *Client) askConfirm(cn *connection, cf *confirmer, retry bool) {
+	n, half, _ := c.unconfirmed.pending()
+	if n == 0 || cn.isDead() || c.stop.Err() != nil {
+		return
+	}
+	if half || retry || c.queue.length() == 0 {
+		cf.want(cn, half)
+	}
+}

@@ -307,3 +307,20 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return min(d, maxRetryAfter)
 }
+
+// DecodeError reports a message that OnJSON could not decode. The
+// connection goes on.
+type DecodeError struct {
+	// Message is the message that failed to decode.
+	Message Message
+	// Err is the error from encoding/json.
+	Err error
+}
+
+// Error implements error.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("resilientws: cannot decode a %d-byte message as JSON: %v", len(e.Message.Data), e.Err)
+}
+
+// Unwrap returns the encoding/json error.
+func (e *DecodeError) Unwrap() error { return e.Err }

@@ -3,6 +3,7 @@ package resilientws
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -502,6 +503,27 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("WithLogger: nil *slog.Logger")
 		}
 		o.logger = l
+		return nil
+	})
+}
+
+// OnJSON sets OnMessage to a handler that decodes each message as JSON into
+// a T and calls f with it. A message that does not decode is reported
+// through OnError as a *DecodeError and skipped; the connection is kept
+// (unlike coder/websocket's wsjson.Read, which closes it).
+func OnJSON[T any](f func(T)) Option {
+	if f == nil {
+		return nilFunc("OnJSON")
+	}
+	return optionFunc(func(o *options) error {
+		o.onMessage = func(m Message) {
+			var v T
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				o.report(&DecodeError{Message: m, Err: err})
+				return
+			}
+			f(v)
+		}
 		return nil
 	})
 }

@@ -3,6 +3,7 @@ package resilientws
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -136,4 +137,221 @@ func explainDelay(e ReconnectEvent, lastUptime, stableAfter time.Duration) strin
 			e.BackoffAttempt, lastUptime.Round(time.Millisecond), stableAfter)
 	}
 	return why
+}
+
+// connEnd is how a connection ended.
+type connEnd struct {
+	user      bool       // the user's Close or Shutdown ended it
+	requested bool       // Reconnect replaced it
+	cause     error      // otherwise, why
+	abnormal  bool       // no clean close frame from the server: report via OnError
+	event     CloseEvent // for OnClose
+}
+
+// supervise is the supervisor goroutine: it dials, runs each connection to
+// its end, and waits between connections, until the user stops it or the
+// reconnect policy gives up.
+func (c *Client) supervise() {
+	c.supGID.Store(goroutineID())
+	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
+	defer close(c.supDone)
+	var (
+		attempt    int           // dials since the last open
+		conns      int           // connections opened
+		lastUptime time.Duration // how long the last connection stayed open
+	)
+	for {
+		var (
+			cause     error
+			closeEv   *CloseEvent
+			delay     time.Duration
+			src       DelaySource
+			drawn     int  // the backoff's delays since its last reset
+			requested bool // by Reconnect: no policy, no backoff
+		)
+		c.takeReconnect() // a request made before this dial is served by it
+		ws, raw, err := c.dial(c.stop, attempt)
+		switch {
+		case err != nil && c.stop.Err() != nil:
+			c.finish(nil, nil)
+			return
+		case err != nil:
+			c.stats.dialFailures.Add(1)
+			c.logf(slog.LevelDebug, "resilientws: dial failed", "attempt", attempt, "err", err)
+			c.postError(err)
+			cause = err
+		default:
+			conns++
+			attempt = 0
+			end := c.runConnection(newConnection(c, ws, raw, conns))
+			if end.user {
+				c.finish(nil, &end.event)
+				return
+			}
+			if end.abnormal {
+				c.postError(end.cause)
+			}
+			cause, closeEv, requested = end.cause, &end.event, end.requested
+			lastUptime = end.event.Uptime
+		}
+		if !requested {
+			if !c.retry(cause) {
+				c.finish(permanent(cause), closeEv)
+				return
+			}
+			if delay, src, err = c.nextDelay(cause); err != nil {
+				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
+				return
+			}
+			drawn = c.rc.drawn
+		}
+		c.toState(StateConnecting)
+		if closeEv != nil {
+			closeEv.Reconnect = true
+			c.disp.post(event{kind: evClose, close: *closeEv})
+		}
+		rec := ReconnectEvent{Attempt: attempt + 1, BackoffAttempt: drawn, Delay: delay, DelaySource: src, Err: cause}
+		if c.opts.onBackoff != nil {
+			c.disp.post(event{kind: evBackoff, rec: rec})
+		}
+		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "attempt", rec.Attempt,
+			"backoff_attempt", drawn, "delay", delay, "set_by", explainDelay(rec, lastUptime, c.opts.stableAfter), "cause", cause)
+		waited, cut, ok := c.sleep(delay)
+		if !ok || c.stop.Err() != nil {
+			c.finish(nil, nil)
+			return
+		}
+		if cut {
+			c.logf(slog.LevelDebug, "resilientws: Reconnect cut the wait short", "waited", waited, "planned", delay)
+			rec.DelaySource = DelayNone
+		}
+		attempt++
+		rec.Delay = waited
+		c.disp.post(event{kind: evReconnecting, rec: rec})
+	}
+}
+
+// sleep waits d, or less if Reconnect is called (cut is then true); ok is
+// false if the client was stopped meanwhile. It returns the time actually
+// waited.
+func (c *Client) sleep(d time.Duration) (waited time.Duration, cut, ok bool) {
+	start := time.Now()
+	if d <= 0 {
+		return 0, false, c.stop.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return d, false, true
+		case <-c.queue.ready: // a Send (its message waits for the next connection) or Reconnect
+			if c.reconnect.Swap(false) {
+				return time.Since(start), true, true
+			}
+		case <-c.stop.Done():
+			return time.Since(start), false, false
+		}
+	}
+}
+
+// takeReconnect discards a pending Reconnect request.
+func (c *Client) takeReconnect() {
+	c.reconnect.Store(false)
+}
+
+// Reconnect replaces the live connection now (closing it with 1000), or
+// cuts a wait between connections short so the next dial happens at once:
+// call it after a network change. A connection that the server closed (or
+// that was lost) as Reconnect was called is reported as such, and a close
+// code the reconnect policy refuses still stops the client. It returns at
+// once, and ErrClosed once the client has been closed or has stopped for
+// good.
+func (c *Client) Reconnect() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.stopped {
+		return ErrClosed
+	}
+	c.reconnect.Store(true) // one request pending is enough
+	c.queue.signal()
+	return nil
+}
+
+// rearmReconnect makes a Reconnect request the supervisor took pending
+// again, for the wait after the connection's end.
+func (c *Client) rearmReconnect() {
+	c.reconnect.Store(true)
+	c.queue.signal()
+}
+
+// endedByServer reports whether cause is a close frame the server sent of
+// its own accord, not in answer to our 1000: its code is neither 1000 nor
+// 1005 (an empty close frame).
+func endedByServer(cause error) bool {
+	switch websocket.CloseStatus(cause) {
+	case -1, websocket.StatusNormalClosure, websocket.StatusNoStatusRcvd:
+		return false
+	}
+	return true
+}
+
+// retry asks the reconnect policy; a panic in it is reported and counts as
+// "try again".
+func (c *Client) retry(cause error) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithReconnectPolicy", Value: v})
+			ok = true
+		}
+	}()
+	return c.opts.policy(cause)
+}
+
+// nextDelay asks the backoff for the next wait; a panic in a user backoff is
+// reported and gives DefaultBackoffMax, so a broken policy cannot cause a
+// tight loop.
+func (c *Client) nextDelay(cause error) (d time.Duration, src DelaySource, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithBackoff", Value: v})
+			d, src = withFloor(DefaultBackoffMax, cause)
+			err = nil
+		}
+	}()
+	return c.rc.next(cause)
+}
+
+// resetBackoff resets the backoff; a panic in a user backoff is reported.
+func (c *Client) resetBackoff() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.postError(&PanicError{Callback: "WithBackoff", Value: v})
+		}
+	}()
+	c.rc.reset()
+}
+
+// permanent wraps the cause that made the policy give up, for Err.
+func permanent(cause error) error {
+	var he *HandshakeError
+	if errors.As(cause, &he) {
+		return cause
+	}
+	return newFailure(describe(cause)+"; not reconnecting", cause)
+}
+
+// classify turns a dead connection's cause into its close event.
+func classify(id int, cause error) connEnd {
+	var ce websocket.CloseError
+	if errors.As(cause, &ce) {
+		err := newFailure(fmt.Sprintf("connection %d closed by the server with %s", id, closeText(ce)), cause)
+		return connEnd{cause: err, event: CloseEvent{Code: ce.Code, Reason: ce.Reason, Err: err}}
+	}
+	err := newFailure(fmt.Sprintf("connection %d lost: %s", id, describe(cause)), cause)
+	code := websocket.StatusAbnormalClosure
+	if errors.Is(cause, websocket.ErrMessageTooBig) {
+		code = websocket.StatusMessageTooBig
+	}
+	return connEnd{cause: err, abnormal: true, event: CloseEvent{Code: code, Err: err}}
 }

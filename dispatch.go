@@ -1,0 +1,321 @@
+package resilientws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type eventKind uint8
+
+const (
+	evOpen eventKind = iota
+	evMessage
+	evClose
+	evError
+	evReconnecting
+	evDrop
+	evBackoff
+)
+
+// event is one callback to run. Only the fields of its kind are set.
+type event struct {
+	kind  eventKind
+	msg   Message
+	err   error
+	open  OpenEvent
+	close CloseEvent
+	rec   ReconnectEvent
+	buf   *bytes.Buffer // evMessage with WithPooledMessages: back to the pool after OnMessage
+}
+
+// Limits on received messages waiting for OnMessage; past them the reader
+// waits (backpressure), and the heartbeat does not count that against the
+// peer.
+const (
+	maxPendingMessages = 256
+	maxPendingBytes    = 4 << 20
+)
+
+// dispatcherLinger is how long the event goroutine waits for more events
+// before it exits; the next event starts another. An idle client so keeps
+// no event goroutine. It is short because every goroutine alive at once
+// leaves its g (and often its stack) to the process for good: with 100 ms,
+// 1,000 clients connecting together kept about 2 KiB more each; a new
+// goroutine per sparse event costs about a microsecond.
+const dispatcherLinger = 20 * time.Millisecond
+
+// dispatcher runs every callback on one goroutine at a time, in order, with
+// no library lock held. Lifecycle events are never refused; received
+// messages are bounded by maxPendingMessages and maxPendingBytes. The event
+// goroutine runs only while there are events (and dispatcherLinger after).
+//
+// Owner: the Client. Stop signal: stop(). Join point: done (the last event
+// goroutine closes it once stopped and drained).
+type dispatcher struct {
+	opts *options
+
+	mu        sync.Mutex // guards queue, head, msgs, msgBytes, drops, dropBytes, stopping, space, dropRoom, enabled, running
+	enabled   bool       // start was called: events may run
+	running   bool       // an event goroutine is running
+	queue     fifo[event]
+	msgs      int
+	msgBytes  int
+	drops     int // evDrop events queued, and their bytes: Send waits while they exceed the queue's limits
+	dropBytes int
+	stopping  bool
+	space     room        // the reader waiting for message room
+	dropRoom  room        // senders waiting for drop reports to be taken
+	anyDrops  atomic.Bool // drops > 0: lets Send skip the lock when no report waits
+
+	wake  chan struct{}   // capacity 1: something was queued or stop was called; set while an event goroutine runs
+	after <-chan struct{} // the supervisor's end, awaited before done closes
+	done  chan struct{}   // closed when the event goroutine has ended
+	gid   atomic.Uint64   // the event goroutine's id, to detect calls from callbacks
+}
+
+func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
+	return &dispatcher{
+		opts:  o,
+		after: after,
+		done:  make(chan struct{}),
+	}
+}
+
+// start lets events run (those posted before wait for it).
+func (d *dispatcher) start() {
+	d.mu.Lock()
+	d.enabled = true
+	if d.queue.len() > 0 || d.stopping {
+		d.launchLocked()
+	}
+	d.mu.Unlock()
+}
+
+// launchLocked starts an event goroutine unless one runs; else it wakes it.
+// d.mu must be held.
+func (d *dispatcher) launchLocked() {
+	if !d.enabled {
+		return
+	}
+	if d.running {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	d.running = true
+	d.wake = make(chan struct{}, 1)
+	go d.run(d.wake)
+}
+
+// post queues a lifecycle event or a drop report. It never blocks.
+func (d *dispatcher) post(ev event) {
+	d.mu.Lock()
+	if ev.kind == evDrop {
+		d.drops++
+		d.dropBytes += len(ev.msg.Data)
+		d.anyDrops.Store(true)
+	}
+	d.queue.push(ev)
+	d.launchLocked()
+	d.mu.Unlock()
+}
+
+// postMessage queues a received message, waiting while too many are pending.
+// It increments stalls when it starts and when it stops waiting (so an odd
+// value means "stalled now"), and returns false if cancel closed first.
+//
+// If dead closes first (the connection is gone: the reader must return so
+// that the supervisor can replace it), the message is queued past the
+// limits: at most one such message per connection, and it is still
+// delivered, before the connection's OnClose.
+func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-chan struct{}, stalls *atomic.Uint64) bool {
+	for over := false; ; {
+		d.mu.Lock()
+		if over || d.msgs == 0 || (d.msgs < maxPendingMessages && d.msgBytes+len(m.Data) <= maxPendingBytes) {
+			d.queue.push(event{kind: evMessage, msg: m, buf: buf})
+			d.msgs++
+			d.msgBytes += len(m.Data)
+			d.launchLocked()
+			d.mu.Unlock()
+			return true
+		}
+		space := d.space.wait()
+		d.mu.Unlock()
+		stalls.Add(1) // odd: stalled
+		select {
+		case <-space:
+			stalls.Add(1)
+		case <-cancel:
+			stalls.Add(1)
+			return false
+		case <-dead:
+			stalls.Add(1)
+			over = true
+		}
+	}
+}
+
+// awaitDropRoom is the flow control that bounds the drop reports waiting
+// for OnDrop: while they hold maxMsgs messages, or more than maxBytes with a
+// message of size added, it waits for the event goroutine to take some,
+// until ctx ends. Where waiting cannot help it fails at once: before Start
+// (no event runs yet) and on the event goroutine itself.
+func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes int) error {
+	if !d.anyDrops.Load() {
+		return nil
+	}
+	checked := false // the caller is not the event goroutine
+	for {
+		d.mu.Lock()
+		if d.drops == 0 || (d.drops < maxMsgs && d.dropBytes+size <= maxBytes) {
+			d.mu.Unlock()
+			return nil
+		}
+		n, bytes := d.drops, d.dropBytes
+		if !d.enabled {
+			d.mu.Unlock()
+			return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which runs only after Start", ErrQueueFull, n, bytes)
+		}
+		if !checked {
+			d.mu.Unlock()
+			if d.inCallback() {
+				return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which cannot run while this callback waits: %w", ErrQueueFull, n, bytes, ErrInCallback)
+			}
+			checked = true
+			continue
+		}
+		room := d.dropRoom.wait()
+		d.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return fmt.Errorf("resilientws: waiting for OnDrop to take the reports of %d dropped messages: %w", n, ctx.Err())
+		}
+	}
+}
+
+// stop makes the event goroutine exit, and done close, once every queued
+// event has run.
+func (d *dispatcher) stop() {
+	d.mu.Lock()
+	d.stopping = true
+	d.launchLocked()
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) run(wake <-chan struct{}) {
+	d.gid.Store(goroutineID())
+	var linger *time.Timer
+	for {
+		d.mu.Lock()
+		if d.queue.len() == 0 {
+			if d.stopping {
+				d.mu.Unlock()
+				if linger != nil {
+					linger.Stop()
+				}
+				<-d.after // nothing posts after stop; wait for the supervisor to return
+				close(d.done)
+				return
+			}
+			d.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(dispatcherLinger)
+			} else {
+				linger.Reset(dispatcherLinger)
+			}
+			select {
+			case <-wake:
+				linger.Stop()
+				continue
+			case <-linger.C:
+			}
+			d.mu.Lock()
+			if d.queue.len() == 0 && !d.stopping {
+				d.gid.Store(0) // before running is cleared: a new goroutine sets its own
+				d.running = false
+				d.queue.release() // an idle client keeps neither the queue's slice
+				d.wake = nil      // nor the wake channel
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
+			continue
+		}
+		ev := d.queue.pop()
+		switch ev.kind {
+		case evMessage:
+			d.msgs--
+			d.msgBytes -= len(ev.msg.Data)
+			d.space.free()
+		case evDrop:
+			d.drops--
+			d.dropBytes -= len(ev.msg.Data)
+			d.anyDrops.Store(d.drops > 0)
+			d.dropRoom.free()
+		}
+		d.mu.Unlock()
+		d.deliver(ev)
+	}
+}
+
+func (d *dispatcher) deliver(ev event) {
+	o := d.opts
+	switch ev.kind {
+	case evOpen:
+		if o.onOpen != nil {
+			d.guard("OnOpen", func() { o.onOpen(ev.open) })
+		}
+		close(ev.open.conn.gate) // the queue may flow
+	case evMessage:
+		if o.onMessage != nil {
+			d.guard("OnMessage", func() { o.onMessage(ev.msg) })
+		}
+		putBuf(ev.buf)
+	case evClose:
+		if o.onClose != nil {
+			d.guard("OnClose", func() { o.onClose(ev.close) })
+		}
+	case evError:
+		if o.onError != nil {
+			d.guard("OnError", func() { o.onError(ev.err) })
+		}
+	case evReconnecting:
+		if o.onReconnecting != nil {
+			d.guard("OnReconnecting", func() { o.onReconnecting(ev.rec) })
+		}
+	case evBackoff:
+		if o.onBackoff != nil {
+			d.guard("OnBackoff", func() { o.onBackoff(ev.rec) })
+		}
+	case evDrop:
+		if o.onDrop != nil {
+			d.guard("OnDrop", func() { o.onDrop(ev.msg, ev.err) })
+		}
+	}
+}
+
+// reportError delivers err to OnError; only the event goroutine calls it.
+func (d *dispatcher) reportError(err error) {
+	if d.opts.onError != nil {
+		d.guard("OnError", func() { d.opts.onError(err) })
+	}
+}
+
+// guard runs f, turning a panic into an OnError report (a panic in OnError
+// itself is dropped, to avoid a loop).
+func (d *dispatcher) guard(name string, f func()) {
+	defer func() {
+		if v := recover(); v != nil && name != "OnError" && d.opts.onError != nil {
+			err := &PanicError{Callback: name, Value: v}
+			d.guard("OnError", func() { d.opts.onError(err) })
+		}
+	}()
+	f()
+}

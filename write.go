@@ -1,0 +1,113 @@
+package resilientws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// writeBatch is how many queued messages writeQueued writes before it lets
+// the supervisor look at its other duties.
+const writeBatch = 64
+
+// writeQueued writes a batch of the queue on cn, asks for another turn if
+// more may remain, and for a confirmation ping when one is due.
+func (c *Client) writeQueued(cn *connection, cf *confirmer) {
+	if cn.writeQueued(c.opts.writeTimeout) {
+		c.queue.signal()
+	}
+	c.askConfirm(cn, cf, false)
+}
+
+// writeQueued writes queued messages in order, up to writeBatch, each bounded
+// by limit, and records them in the unconfirmed log. It stops early when the
+// log is full. It reports whether the queue may still hold messages that it
+// could write now. A message whose write fails stays queued for the next
+// connection.
+func (cn *connection) writeQueued(limit time.Duration) (more bool) {
+	q, log := cn.c.queue, cn.c.unconfirmed
+	for range writeBatch {
+		if cn.isDead() {
+			return false
+		}
+		if _, _, full := log.pending(); full {
+			return false
+		}
+		m, ok := q.peek()
+		if !ok {
+			return false
+		}
+		err := cn.write(m, limit)
+		it := q.settle(err == nil)
+		if err != nil {
+			cn.fail(err)
+			return false
+		}
+		log.add(it)
+	}
+	return true
+}
+
+// write writes one queued message under the watchdog, which fails the
+// connection if the write takes longer than limit.
+func (cn *connection) write(m Message, limit time.Duration) error {
+	cn.writes.Add(1) // odd: writing
+	defer cn.writes.Add(1)
+	cn.wdRun.Add(1)
+	cn.wdLimit = limit
+	if cn.watchdog == nil {
+		cn.watchdog = time.AfterFunc(limit, cn.writeTimedOut)
+	} else {
+		cn.watchdog.Reset(limit)
+	}
+	err := cn.ws.Write(context.Background(), m.Type, m.Data)
+	if !cn.watchdog.Stop() {
+		cn.wdRun.Wait() // it has failed the connection
+		return cn.cause
+	}
+	cn.wdRun.Done()
+	if err != nil {
+		return err
+	}
+	cn.c.stats.messagesSent.Add(1)
+	cn.c.stats.bytesSent.Add(uint64(len(m.Data)))
+	return nil
+}
+
+// writeTimedOut is the watchdog's function.
+func (cn *connection) writeTimedOut() {
+	defer cn.wdRun.Done()
+	cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, cn.wdLimit))
+}
+
+// writeDirect writes for OpenEvent.Send, bounded by ctx and the write
+// timeout. A write cut short mid-frame kills the connection.
+func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []byte) error {
+	return cn.writeNow(ctx, "OpenEvent.Send", typ, data)
+}
+
+// writeNow is writeDirect; what names the write in its errors.
+func (cn *connection) writeNow(ctx context.Context, what string, typ MessageType, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return newFailure(what+": "+describe(err), err) // before writing: a write cut short kills the connection
+	}
+	if cn.isDead() {
+		return newFailure(fmt.Sprintf("%s: connection %d is gone", what, cn.id), ErrNotConnected)
+	}
+	wctx, cancel := context.WithTimeout(ctx, cn.c.opts.writeTimeout)
+	defer cancel()
+	if err := cn.ws.Write(wctx, typ, data); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			text := fmt.Sprintf("write timeout: %s took longer than %s", what, cn.c.opts.writeTimeout)
+			if ctx.Err() != nil {
+				text = fmt.Sprintf("write timeout: %s outlived its context's deadline", what)
+			}
+			cn.fail(newFailure(text, ErrWriteTimeout, err))
+		}
+		return newFailure(what+": "+describe(err), err)
+	}
+	cn.c.stats.messagesSent.Add(1)
+	cn.c.stats.bytesSent.Add(uint64(len(data)))
+	return nil
+}
