@@ -11,6 +11,41 @@ import (
 	"github.com/coder/websocket"
 )
 
+// Goroutines and locks of one Client. Every goroutine has one owner, one
+// stop signal and one join point; no callback runs while a lock is held.
+//
+//	goroutine (function)            started by                    stop signal                               joined by
+//	supervisor (supervise)          Start                         stop cancelled by Shutdown, or the        supDone (Shutdown, the last event
+//	                                                              policy or the backoff giving up           goroutine)
+//	dial (func in dial)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
+//	dial cutter (AfterFunc in       each TCP dial of the          the client's dial ending                  the dialer's deferred stop
+//	  recordRaw)                    recording transport
+//	reader (func in start:          runConnection, per            the socket closed (connection.fail)       connection.reader, in connection.stop
+//	  readLoop)                     connection
+//	heartbeat ping (beat)           startHeartbeat (AfterFunc),   heartbeat.stop; the socket closed ends    heartbeat.beats, in heartbeat.stop
+//	                                re-armed by each beat         a ping in progress
+//	confirmation ping (confirmPing) confirmer.send                its timeout, or the socket closed         confirmer.results, read by the supervisor
+//	write watchdog (writeTimedOut)  connection.write (AfterFunc)  Stop when the write returns               connection.wdRun, in connection.write
+//	close cutter (func in           closeGracefully (AfterFunc)   Stop when the close handshake ends        its fired channel, in closeGracefully
+//	  closeGracefully)
+//	event goroutine (run)           dispatcher.launchLocked, on   dispatcherLinger without events, or       dispatcher.done (the last one; Shutdown
+//	                                an event while none runs      dispatcher.stop once drained              and Done wait for it)
+//
+// An idle open client runs two of them: the supervisor and the reader.
+//
+//	lock                  guards
+//	Client.mu             started, closing, stopped, drain, fromCallback, err, abandoned, closeCode, closeReason
+//	sendQueue.mu          the send queue, its accounting, its flush waiters and its room
+//	unconfirmedLog.mu     the unconfirmed log
+//	dispatcher.mu         the event queue, the message and drop report backlogs, their rooms, running/enabled/stopping
+//	heartbeat.mu          stopped; orders beats.Add before beats.Wait
+//	rawConn.mu            the TCP connection under a dial, and that dial's ctx
+//
+// Lock order: sendQueue.mu, then dispatcher.mu (a drop is posted under the
+// queue's lock). No other lock is taken while one is held. The rest of the
+// shared state is atomic: State, the counters behind Stats, the Reconnect
+// request, the open connection and the pong count.
+
 // MessageType is the type of a WebSocket message: Text or Binary.
 type MessageType = websocket.MessageType
 
@@ -62,26 +97,17 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // detects dead peers with a heartbeat, and queues what is sent while the link
 // is down.
 //
-// Create one with New, start it with Start or Run, stop it with Close or
-// Shutdown. A Client cannot be restarted.
+// Create one with New, start it with Start or Run, stop it with Close,
+// Shutdown or CloseWith. A Client cannot be restarted.
 //
-// Concurrency: every method is safe for concurrent use, including from inside
-// callbacks, where the methods that would wait for the client's own work
-// (Flush, a Send that would wait for room) fail fast with ErrInCallback and
-// Close returns without waiting for the event goroutine. One supervisor
-// goroutine owns the connection: it dials (through a short-lived goroutine
-// it joins), writes the send queue, answers Reconnect and Shutdown and waits
-// between connections; per connection it starts one reader (the only
-// goroutine that reads the socket) and the heartbeat, and joins both before
-// it dials again. Protocol pings run on the heartbeat's timer goroutine, a
-// stuck write is cut by a watchdog timer, and confirmation pings run on
-// short-lived goroutines the supervisor joins, so an idle client has two
-// goroutines: the supervisor and the reader. Callbacks run on one event
-// goroutine (started when there are events, gone after a short idle time),
-// one at a time, in order, never while a library lock is held, so they need
-// no locks of their own; a callback that blocks holds up the callbacks after
-// it (and, past a bounded backlog, the reading of messages, which is never
-// taken for a dead peer).
+// Concurrency: every method is safe for concurrent use, including from
+// inside callbacks. Callbacks run one at a time, in order, on one event
+// goroutine, never while a library lock is held, so they need no locks of
+// their own; a callback that blocks holds up the callbacks after it. Inside
+// a callback, the methods that would wait for the client's own work (Flush,
+// a Send that would wait for room) fail fast with ErrInCallback, and Close
+// returns without waiting for the event goroutine. See the package
+// documentation's Callbacks section.
 type Client struct {
 	url      string
 	opts     options
