@@ -1,5 +1,17 @@
 package resilientws
 
+// Calls from the client's own goroutines.
+//
+// A callback (on the event goroutine) or the dial hook, the reconnect policy
+// or the backoff (on the supervisor) that waits for the client's own work
+// would wait for itself: Flush waits for the supervisor to write, which
+// waits for OnOpen to return; a Send waiting for room waits for the
+// supervisor. The promise is that such calls fail fast with ErrInCallback
+// instead of deadlocking. The caller passes its own ctx, or none, so nothing
+// but the goroutine itself says where the call comes from, and Go has no
+// API for a goroutine's identity: this file reads the id from the stack
+// header, off the hot path (only where a call would wait), and nowhere else.
+
 import (
 	"bytes"
 	"runtime"
