@@ -68,8 +68,8 @@ func dialOptions(o *options, pongs *atomic.Uint64) websocket.DialOptions {
 // A non-101 answer is returned as a *HandshakeError.
 //
 // The dial's ctx is not derived from stop, which would keep a map of
-// children for the client's whole life (about 0.25 KiB): Shutdown cancels it
-// through c.dialCancel.
+// children for the client's whole life (an idle client's memory counts: see
+// bench/BENCHMARKS.md): Shutdown cancels it through c.dialCancel.
 func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.dialTimeout)
 	defer cancel()
@@ -100,8 +100,7 @@ func (c *Client) dial(stop context.Context, attempt int) (*websocket.Conn, *rawC
 	raw := &rawConn{ctx: ctx}
 	ctx = context.WithValue(ctx, rawConnKey{}, raw)
 	// The dial runs on a short-lived goroutine: net/http's deep call stack
-	// would otherwise stay with the long-lived supervisor (measured: about
-	// 4 KiB of stack per idle client).
+	// would otherwise grow the long-lived supervisor's stack for good.
 	type dialed struct {
 		ws   *websocket.Conn
 		resp *http.Response

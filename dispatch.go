@@ -43,9 +43,8 @@ const (
 // dispatcherLinger is how long the event goroutine waits for more events
 // before it exits; the next event starts another. An idle client so keeps
 // no event goroutine. It is short because every goroutine alive at once
-// leaves its g (and often its stack) to the process for good: with 100 ms,
-// 1,000 clients connecting together kept about 2 KiB more each; a new
-// goroutine per sparse event costs about a microsecond.
+// leaves its g (and often its stack) to the process for good, while a new
+// goroutine per sparse event is cheap (bench/BENCHMARKS.md has the figures).
 const dispatcherLinger = 20 * time.Millisecond
 
 // dispatcher runs every callback on one goroutine at a time, in order, with

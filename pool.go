@@ -13,7 +13,8 @@ import (
 // message (never when it is handed to OnDrop: the callback owns it then).
 // Receive side, with WithPooledMessages only: each message is read into a
 // pooled buffer, which goes back to the pool when OnMessage returns.
-// Smaller messages are plain allocations: pooling them measured slower.
+// Smaller messages are plain allocations: pooling them is slower
+// (bench/BENCHMARKS.md).
 
 // poolMin is the smallest payload worth a pooled buffer.
 const poolMin = 1 << 10

@@ -126,7 +126,7 @@ func dialHTTPClient(user *http.Client) *http.Client {
 
 // sharedTransport is the recording clone of http.DefaultTransport (as it
 // was at first use) that every client dialing through it shares: a
-// transport per client cost about 1.4 KiB per idle client.
+// transport per client would cost every idle client memory.
 var sharedTransport = sync.OnceValue(func() (s struct{ base, tr *http.Transport }) {
 	if base, ok := http.DefaultTransport.(*http.Transport); ok {
 		s.base, s.tr = base, recordingTransport(base)
