@@ -17,6 +17,23 @@
 // or none has come for -linger (1s), then closes with 1000. rws with no URL
 // runs a demo against an embedded server that misbehaves on a fixed cycle.
 // rws -h lists the flags and the exit codes.
+//
+// # The demo
+//
+// go run ./cmd/rws starts a feed server on 127.0.0.1 that sends a JSON tick
+// every 200ms and echoes what it receives, and connects to it with a 2s/1s
+// heartbeat. On a 30s cycle the server drops every connection without a
+// close frame (at 5s), closes with 1012 and answers 503 with Retry-After: 2
+// for 3s (at 11s), and goes silent with TCP open for 5s (at 20s): each
+// failure, each wait with what set it, and each recovery show on stderr.
+//
+// # Exit status
+//
+//	0  clean finish: end of input, -count, -duration, Ctrl-C or SIGTERM
+//	1  failure: a refusal that is not retried (a 4xx other than 408 and
+//	   429), a close code that stops reconnecting, -timeout, or lines
+//	   that could not be written within 10s of the end of input
+//	2  usage: a bad flag, URL, header, option value or -cacert file
 package main
 
 import (
