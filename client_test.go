@@ -13,6 +13,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,7 +30,7 @@ func fastBackoff() Option {
 	return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Millisecond) })
 }
 
-func serverText(ms []Message) []string {
+func serverText(ms []resilientwstest.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = string(m.Data)
@@ -57,7 +59,7 @@ func equal(a, b []string) bool {
 }
 
 func TestEchoRoundTrip(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
 	if err := c.Start(); err != nil {
@@ -94,7 +96,7 @@ func TestEchoRoundTrip(t *testing.T) {
 }
 
 func TestSendBeforeStartArrivesInOrder(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
 	for i := range 100 {
@@ -117,14 +119,14 @@ func TestSendBeforeStartArrivesInOrder(t *testing.T) {
 	if c.BufferedAmount() != 0 {
 		t.Fatalf("BufferedAmount after Flush = %d", c.BufferedAmount())
 	}
-	got := serverText(srv.WaitReceived(100, wait))
+	got := serverText(waitReceived(t, srv, 100))
 	if !equal(got, numbered(100)) {
 		t.Fatalf("server received %v", got)
 	}
 }
 
 func TestStartTwiceAndAfterClose(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	c, err := New(srv.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +157,7 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 }
 
 func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0))
@@ -168,7 +170,7 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv.WaitReceived(10, wait)
+	waitReceived(t, srv, 10)
 	waitUntil(t, "the pong that confirms them", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
 
 	p.Refuse()   // new dials are refused...
@@ -190,7 +192,7 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitKind("open", 2, wait)
-	got := serverText(srv.WaitReceived(50, wait))
+	got := serverText(waitReceived(t, srv, 50))
 	if err := c.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
 }
 
 func TestHalfOpenPeerDetectedByHeartbeat(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	const interval, timeout = 30 * time.Millisecond, 30 * time.Millisecond
@@ -236,9 +238,9 @@ func TestHalfOpenPeerDetectedByHeartbeat(t *testing.T) {
 }
 
 func TestSlowHandlerIsNotADeadPeer(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	const burst = 3 * maxPendingMessages
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for i := range burst {
 			if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
 				return
@@ -286,7 +288,7 @@ func slowHandlerSurvives(t *testing.T, url string, burst int, heartbeat Option) 
 }
 
 func TestUnauthorizedStopsWithHandshakeError(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusUnauthorized, "")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -322,7 +324,7 @@ func TestUnauthorizedStopsWithHandshakeError(t *testing.T) {
 }
 
 func TestRetryAfterSetsTheLeastWait(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "1")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -334,7 +336,7 @@ func TestRetryAfterSetsTheLeastWait(t *testing.T) {
 	if !errors.As(e.err, &he) || he.StatusCode != 503 || he.RetryAfter != time.Second {
 		t.Fatalf("error %v, want 503 with RetryAfter 1s", e.err)
 	}
-	srv.Refuse(0, "")
+	srv.Accept()
 	rc := r.waitKind("reconnecting", 1, wait)
 	if rc.rec.Delay != time.Second || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
 		t.Fatalf("reconnecting %+v after %s, want a 1s wait", rc.rec, rc.at.Sub(e.at))
@@ -362,13 +364,13 @@ func TestServerCloseCodes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprint(int(tc.code)), func(t *testing.T) {
-			srv := newTestServer(t)
-			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-				if n == 1 {
+			srv := newServer(t)
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+				if c.Number() == 1 {
 					c.Close(tc.code, "bye")
 					return
 				}
-				srv.echo(ctx, c)
+				c.Echo(ctx)
 			})
 			r := newRecorder(t)
 			c := r.newClient(srv.URL(), fastBackoff())
@@ -395,7 +397,7 @@ func TestServerCloseCodes(t *testing.T) {
 }
 
 func TestCloseDuringReconnectWait(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
@@ -419,14 +421,14 @@ func TestCloseDuringReconnectWait(t *testing.T) {
 }
 
 func TestCallbackOrder(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf("hello %d", n)))
-		if n == 1 {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf("hello %d", c.Number())))
+		if c.Number() == 1 {
 			c.Close(websocket.StatusGoingAway, "restart")
 			return
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -454,7 +456,7 @@ func TestCallbackOrder(t *testing.T) {
 }
 
 func TestPanickingCallbackIsReported(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	calls := 0
 	c := r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
@@ -485,10 +487,10 @@ func TestPanickingCallbackIsReported(t *testing.T) {
 // client must notice, replace the connection while the handler is still
 // blocked, and still deliver every message read from the first one.
 func TestABlockedHandlerDoesNotHoldUpTheReconnect(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	const burst = maxPendingMessages + 10
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n == 1 {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
 			for i := range burst {
 				if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
 					return

@@ -9,14 +9,16 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // closeSeen makes srv echo on every connection, recording what it reads,
 // and report how each connection ended: the close frame it got, or Code -1
 // when none came.
-func closeSeen(srv *testServer) <-chan websocket.CloseError {
+func closeSeen(srv *resilientwstest.Server) <-chan websocket.CloseError {
 	seen := make(chan websocket.CloseError, 16)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for {
 			typ, data, err := c.Read(ctx)
 			if err != nil {
@@ -27,7 +29,6 @@ func closeSeen(srv *testServer) <-chan websocket.CloseError {
 				seen <- ce
 				return
 			}
-			srv.record(Message{Type: typ, Data: data})
 			if err := c.Write(ctx, typ, data); err != nil {
 				seen <- websocket.CloseError{Code: -1}
 				return
@@ -84,7 +85,7 @@ func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
 		{"4999 with the longest reason", 4999, longest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			seen := closeSeen(srv)
 			r := newRecorder(t)
 			c := r.newClient(srv.URL(), fastBackoff())
@@ -100,7 +101,7 @@ func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
 			if err := c.CloseWith(context.Background(), tc.code, tc.reason); err != nil {
 				t.Fatalf("CloseWith = %v", err)
 			}
-			if got := serverText(srv.Received()); !equal(got, []string{"a", "b", "c"}) {
+			if got := serverText(srv.Messages()); !equal(got, []string{"a", "b", "c"}) {
 				t.Fatalf("the server got %v before the close, want the queue drained", got)
 			}
 			if ce := awaitClose(t, seen); ce.Code != tc.code || ce.Reason != tc.reason {
@@ -128,7 +129,7 @@ func TestCloseWithRefusesBadCodesAndReasonsAndGoesOn(t *testing.T) {
 		{4000, "bad \xff byte"},
 		{websocket.StatusNormalClosure, "\xc3"}, // a cut-off "é"
 	}
-	srv := newTestServer(t)
+	srv := newServer(t)
 	seen := closeSeen(srv)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -225,7 +226,7 @@ func TestCloseWithBeforeStart(t *testing.T) {
 
 func TestCloseWithTwice(t *testing.T) {
 	t.Run("one after the other", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -251,7 +252,7 @@ func TestCloseWithTwice(t *testing.T) {
 		checkFinalClose(t, r, 4001, "first")
 	})
 	t.Run("at the same time", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -279,7 +280,7 @@ func TestCloseWithTwice(t *testing.T) {
 func TestCloseWithFromInsideCallbacks(t *testing.T) {
 	for _, where := range []string{"OnOpen", "OnMessage"} {
 		t.Run(where, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			seen := closeSeen(srv)
 			r := newRecorder(t)
 			returned := make(chan error, 1)
@@ -317,7 +318,7 @@ func TestCloseWithFromInsideCallbacks(t *testing.T) {
 
 func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 	t.Run("never connected", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -336,7 +337,7 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 		}
 	})
 	t.Run("between connections", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -344,9 +345,6 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.waitKind("open", 1, wait)
-		// The client may see its 101 before the server registers the
-		// connection that DropAll drops.
-		srv.WaitFor("the connection registered", wait, func(s *testServer) bool { return len(s.conns) == 1 })
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		srv.DropAll()
 		if ce := awaitClose(t, seen); ce.Code != -1 {

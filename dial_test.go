@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -28,10 +27,9 @@ import (
 )
 
 func TestSubprotocolFollowsTheOpenConnection(t *testing.T) {
-	srv := resilientwstest.NewServer(resilientwstest.WithAcceptOptions(&websocket.AcceptOptions{
+	srv := newServer(t, resilientwstest.WithAcceptOptions(&websocket.AcceptOptions{
 		Subprotocols: []string{"chat.v2"},
 	}))
-	t.Cleanup(srv.Close)
 	r := newRecorder(t)
 	var inOpen, inClose []string // Subprotocol() seen from inside the callbacks
 	c := r.newClient(srv.URL(), fastBackoff(),
@@ -83,8 +81,7 @@ func TestSubprotocolFollowsTheOpenConnection(t *testing.T) {
 }
 
 func TestSubprotocolIsEmptyWhenTheServerChoosesNone(t *testing.T) {
-	srv := resilientwstest.NewServer() // accepts no subprotocol
-	t.Cleanup(srv.Close)
+	srv := newServer(t) // accepts no subprotocol
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(),
 		WithDialOptions(&websocket.DialOptions{Subprotocols: []string{"chat.v2"}}))
@@ -99,16 +96,6 @@ func TestSubprotocolIsEmptyWhenTheServerChoosesNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitMessages(1, wait)
-}
-
-// newTLSTestServer is newTestServer over TLS, with httptest's certificate
-// (valid for 127.0.0.1, ::1 and example.com): URL gives a wss:// URL.
-func newTLSTestServer(t testing.TB) *testServer {
-	s := &testServer{t: t, conns: map[*websocket.Conn]struct{}{}, changed: make(chan struct{})}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
 }
 
 // httpProxy is a forward HTTP proxy on 127.0.0.1, as in a corporate
@@ -265,10 +252,10 @@ func TestDefaultTransportUsesTheProxyEnvironment(t *testing.T) {
 // transport, which the client's copy keeps: ws:// sends the upgrade to the
 // proxy, wss:// tunnels TLS through CONNECT.
 func TestDialThroughAnExplicitProxy(t *testing.T) {
-	plain, secure := newTestServer(t), newTLSTestServer(t)
+	plain, secure := newServer(t), newServer(t, resilientwstest.WithTLS())
 	p := newHTTPProxy(t, plain.Addr(), secure.Addr())
 	roots := x509.NewCertPool()
-	roots.AddCert(secure.srv.Certificate())
+	roots.AddCert(secure.Certificate())
 	for _, tc := range []struct {
 		name, url, seen string
 	}{
@@ -312,7 +299,7 @@ const envChild = "RESILIENTWS_TEST_ENV_CHILD"
 // files, once per process: the test runs itself again in a child process
 // whose environment it sets before any dial. ProxyFromEnvironment never
 // proxies localhost or loopback addresses, so the clients dial
-// example.com (which httptest's certificate also covers): the proxy maps
+// example.com (which the test server's certificate also covers): the proxy maps
 // it to the local servers, and nothing is looked up in DNS. NO_PROXY is
 // checked on the transport's Proxy function only, since a host it exempts
 // would be dialed directly.
@@ -332,10 +319,10 @@ func TestProxyEnvironmentAndCertFile(t *testing.T) {
 		return
 	}
 
-	plain, secure := newTestServer(t), newTLSTestServer(t)
+	plain, secure := newServer(t), newServer(t, resilientwstest.WithTLS())
 	p := newHTTPProxy(t, plain.Addr(), secure.Addr())
 	certFile := filepath.Join(t.TempDir(), "ca.pem")
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.srv.Certificate().Raw})
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw})
 	if err := os.WriteFile(certFile, ca, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,16 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/resilientws/resilientws/resilientwstest"
 	"go.uber.org/goleak"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 func TestReadLimitOverflowReconnectsWith1009(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		size := 100
-		if n == 1 {
+		if c.Number() == 1 {
 			size = 2000
 		}
 		c.Write(ctx, websocket.MessageBinary, make([]byte, size))
@@ -44,7 +45,7 @@ func TestReadLimitOverflowReconnectsWith1009(t *testing.T) {
 }
 
 func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithWriteTimeout(2*time.Second),
@@ -67,8 +68,8 @@ func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 	p.Pass()
 	r.waitKind("open", 2, wait)
 	// The message stayed queued and is written whole on the new connection.
-	srv.WaitFor("the big message", wait, func(s *testServer) bool {
-		for _, m := range s.received {
+	waitServer(t, srv, "the big message", func() bool {
+		for _, m := range srv.Messages() {
 			if len(m.Data) == len(big) {
 				return true
 			}
@@ -81,8 +82,7 @@ func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 }
 
 func TestDialTimeoutOnASilentServer(t *testing.T) {
-	srv := resilientwstest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newServer(t)
 	srv.Hang() // accepts TCP, reads the upgrade request, never answers
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
@@ -107,7 +107,7 @@ func TestDialTimeoutOnASilentServer(t *testing.T) {
 func TestCloseFromInsideCallbacks(t *testing.T) {
 	for _, where := range []string{"OnOpen", "OnMessage"} {
 		t.Run(where, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			r := newRecorder(t)
 			var closeErr, flushErr error
 			returned := make(chan struct{})
@@ -146,7 +146,7 @@ func TestCloseFromInsideCallbacks(t *testing.T) {
 }
 
 func TestConcurrentCloseAndSend(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	c, err := New(srv.URL(), fastBackoff())
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestConcurrentCloseAndSend(t *testing.T) {
 }
 
 func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(OpenEvent) { cancel() }))
 	if err != nil {
@@ -195,7 +195,7 @@ func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
 }
 
 func TestNoGoroutineOutlivesClose(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	ignore := goleak.IgnoreCurrent()
 	r := newRecorder(t)
@@ -217,9 +217,9 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 }
 
 func TestServerPingsAnsweredWhileIdle(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	pinged := make(chan error, 1)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		ctx = c.CloseRead(ctx) // the server reads control frames only
 		var err error
 		for range 5 {
@@ -247,7 +247,7 @@ func TestServerPingsAnsweredWhileIdle(t *testing.T) {
 }
 
 func TestUnconfirmedMessagesAreReportedWhenTheLinkDies(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(20*time.Millisecond, 50*time.Millisecond))
@@ -256,7 +256,7 @@ func TestUnconfirmedMessagesAreReportedWhenTheLinkDies(t *testing.T) {
 	}
 	r.waitKind("open", 1, wait)
 	c.SendText(context.Background(), "confirmed")
-	srv.WaitReceived(1, wait)
+	waitReceived(t, srv, 1)
 	waitUntil(t, "the pong that confirms it", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
 	p.Blackhole() // written from now on, the bytes vanish
 	for i := range 5 {
@@ -276,7 +276,7 @@ func TestUnconfirmedMessagesAreReportedWhenTheLinkDies(t *testing.T) {
 	if fmt.Sprint(lost) != "[lost 0 lost 1 lost 2 lost 3 lost 4]" {
 		t.Fatalf("reported %v", lost)
 	}
-	if got := serverText(srv.Received()); !equal(got, []string{"confirmed"}) {
+	if got := serverText(srv.Messages()); !equal(got, []string{"confirmed"}) {
 		t.Fatalf("server got %v", got)
 	}
 	if st := c.Stats(); st.DroppedUnconfirmed != 5 {
@@ -286,7 +286,7 @@ func TestUnconfirmedMessagesAreReportedWhenTheLinkDies(t *testing.T) {
 }
 
 func TestCleanCloseConfirmsEverything(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
 	if err := c.Start(); err != nil {
@@ -302,20 +302,18 @@ func TestCleanCloseConfirmsEverything(t *testing.T) {
 	if drops := r.of("drop"); len(drops) != 0 {
 		t.Fatalf("drops after a clean close: %v", drops)
 	}
-	if got := serverText(srv.Received()); !equal(got, numbered(100)) {
+	if got := serverText(srv.Messages()); !equal(got, numbered(100)) {
 		t.Fatalf("server got %d messages", len(got))
 	}
 }
 
 func TestUnconfirmedLogBoundsWhatIsInFlight(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for { // reads and records, but strips pings from view: coder answers them only while reading
-			_, data, err := c.Read(ctx)
-			if err != nil {
+			if _, _, err := c.Read(ctx); err != nil {
 				return
 			}
-			srv.record(Message{Type: Text, Data: data})
 		}
 	})
 	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(8, 1<<20, OverflowBlock))
@@ -334,14 +332,13 @@ func TestUnconfirmedLogBoundsWhatIsInFlight(t *testing.T) {
 			t.Fatalf("%d unconfirmed messages, limit 8", n)
 		}
 	}
-	if got := serverText(srv.WaitReceived(200, wait)); !equal(got, numbered(200)) {
+	if got := serverText(waitReceived(t, srv, 200)); !equal(got, numbered(200)) {
 		t.Fatalf("server got %v", got)
 	}
 }
 
 func TestALostConfirmationPingDoesNotStallTheQueue(t *testing.T) {
-	srv := resilientwstest.NewServer()
-	defer srv.Close()
+	srv := newServer(t)
 	// A long interval keeps the heartbeat out of the way; its timeout bounds
 	// each confirmation ping.
 	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(time.Hour, 100*time.Millisecond), WithQueue(4, 1<<20, OverflowBlock))

@@ -15,13 +15,15 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // appPingServer answers {"request":"ping"} with {"response":"pong"} while
 // answering is on, and echoes everything else.
-func appPingServer(t *testing.T, answering *atomic.Bool) *testServer {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+func appPingServer(t *testing.T, answering *atomic.Bool) *resilientwstest.Server {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for {
 			typ, data, err := c.Read(ctx)
 			if err != nil {
@@ -33,7 +35,6 @@ func appPingServer(t *testing.T, answering *atomic.Bool) *testServer {
 				}
 				continue
 			}
-			srv.record(Message{Type: typ, Data: data})
 			c.Write(ctx, typ, data)
 		}
 	})
@@ -81,7 +82,7 @@ func TestAppHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
 	answering.Store(true)
 	srv := appPingServer(t, &answering)
 	const burst = 3 * maxPendingMessages
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		go func() {
 			for i := range burst {
 				if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
@@ -103,9 +104,9 @@ func TestAppHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
 }
 
 func TestAnyMessageAsPong(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		// A busy feed that never answers the app ping.
 		for i := 0; ; i++ {
 			if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
@@ -136,15 +137,15 @@ func TestAnyMessageAsPong(t *testing.T) {
 }
 
 func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
-	good := newTestServer(t)
+	good := newServer(t)
 	var auth []string
-	good.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n == 1 {
+	good.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
 			return // drop the first connection: the second dial must carry a fresh token
 		}
-		good.echo(ctx, c)
+		c.Echo(ctx)
 	})
-	bad := newTestServer(t)
+	bad := newServer(t)
 	bad.Refuse(http.StatusServiceUnavailable, "")
 	var attempts []int
 	hook := func(ctx context.Context, attempt int) (string, http.Header, error) {
@@ -183,7 +184,7 @@ func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
 }
 
 func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
 	if err := c.Start(); err != nil {
@@ -207,7 +208,6 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 	}
 
 	// Cut an hour-long backoff wait short.
-	srv.WaitFor("connection 2 registered", wait, func(s *testServer) bool { return s.accepted == 2 && len(s.conns) == 1 })
 	srv.DropAll()
 	r.waitKind("close", 2, wait)
 	if err := c.Reconnect(); err != nil {
@@ -224,7 +224,7 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 }
 
 func TestSendTTLAndWithoutQueue(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
 	if err := c.SendText(context.Background(), "now or never", WithoutQueue()); !errors.Is(err, ErrNotConnected) {
@@ -250,7 +250,7 @@ func TestSendTTLAndWithoutQueue(t *testing.T) {
 	if err := c.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"fresh"}) {
+	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"fresh"}) {
 		t.Fatalf("server got %v", got)
 	}
 	d := r.waitKind("drop", 1, wait)
@@ -260,7 +260,7 @@ func TestSendTTLAndWithoutQueue(t *testing.T) {
 	if err := c.SendText(context.Background(), "live", WithoutQueue()); err != nil {
 		t.Fatalf("WithoutQueue while OPEN = %v", err)
 	}
-	srv.WaitReceived(2, wait)
+	waitReceived(t, srv, 2)
 	if st := c.Stats(); st.DroppedExpired != 1 || st.Dropped != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -272,7 +272,7 @@ type tick struct {
 }
 
 func TestJSON(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var got []tick
 	var errs []error
 	done := make(chan struct{})
@@ -316,7 +316,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestStatsUptimeAndSmoothedRTT(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(5*time.Millisecond, time.Second))
 	if err != nil {
 		t.Fatal(err)

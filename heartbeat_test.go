@@ -254,7 +254,7 @@ func TestHeartbeatNoPongAtAllIsATimeout(t *testing.T) {
 
 // A user's OnPongReceived still sees every pong.
 func TestHeartbeatKeepsTheUsersOnPongReceived(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var pongs atomic.Int64
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(10*time.Millisecond, time.Second),

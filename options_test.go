@@ -115,7 +115,7 @@ func TestStateAndOverflowStrings(t *testing.T) {
 }
 
 func TestLoggerOnlyWhenGiven(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var buf safeBuffer
 	c, err := New(srv.URL(), fastBackoff(), WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // send and receive many large messages of distinct content, and check every
 // byte on both sides.
 func TestPooledBuffersKeepEveryPayloadIntact(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	const n = 300
 	payload := func(i int) []byte {
 		return bytes.Repeat([]byte(fmt.Sprintf("%05d", i)), 300+i%50) // 1.5-1.75 KiB: pooled
@@ -50,7 +50,7 @@ func TestPooledBuffersKeepEveryPayloadIntact(t *testing.T) {
 	for b := range bad {
 		t.Error(b)
 	}
-	for i, m := range srv.Received() {
+	for i, m := range srv.Messages() {
 		if !bytes.Equal(m.Data, payload(i)) {
 			t.Fatalf("server got message %d corrupted", i)
 		}

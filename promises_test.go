@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // TestSendCopiesData overwrites each buffer as soon as Send returns, at the
 // three copy paths (under 1 KiB, pooled 1–64 KiB, over 64 KiB): the server
 // must get what was sent.
 func TestSendCopiesData(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
 	sizes := []int{100, 4 << 10, 100 << 10}
@@ -30,7 +32,7 @@ func TestSendCopiesData(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	got := srv.WaitReceived(len(sizes), wait)
+	got := waitReceived(t, srv, len(sizes))
 	for i, n := range sizes {
 		if want := bytes.Repeat([]byte{byte('a' + i)}, n); !bytes.Equal(got[i].Data, want) {
 			t.Fatalf("message %d (%d bytes) changed after Send returned", i, n)
@@ -41,7 +43,7 @@ func TestSendCopiesData(t *testing.T) {
 // TestPolicyNeverSeesTheUsersClose checks that the reconnect policy is asked
 // about a lost connection, and not about the user's own Close.
 func TestPolicyNeverSeesTheUsersClose(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var mu sync.Mutex
 	var asked []error
 	r := newRecorder(t)
@@ -81,9 +83,9 @@ func TestReceiveBacklogIsBounded(t *testing.T) {
 		{"bytes", 256 << 10, maxPendingBytes/(256<<10) + 2}, // 16 messages fill the 4 MiB first
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			var written atomic.Int64
-			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 				msg := make([]byte, tc.size)
 				for {
 					if c.Write(ctx, websocket.MessageBinary, msg) != nil {

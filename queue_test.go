@@ -14,6 +14,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // An unstarted client's queue: nothing writes it, so its limits are easy to
@@ -105,7 +107,7 @@ func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
 }
 
 func TestQueueBlockResumesWhenWritten(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	c, err := New(srv.URL(), WithQueue(1, 10, OverflowBlock), fastBackoff())
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +121,7 @@ func TestQueueBlockResumesWhenWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := serverText(srv.WaitReceived(20, wait)); !equal(got, numbered(20)) {
+	if got := serverText(waitReceived(t, srv, 20)); !equal(got, numbered(20)) {
 		t.Fatalf("server got %v", got)
 	}
 }
@@ -149,7 +151,7 @@ func TestFlushReportsDrops(t *testing.T) {
 }
 
 func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var sendErr error
 	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(e OpenEvent) {
 		sendErr = e.Send(context.Background(), Text, []byte("auth "+strconv.Itoa(e.Connection)))
@@ -163,7 +165,7 @@ func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	got := serverText(srv.WaitReceived(3, wait))
+	got := serverText(waitReceived(t, srv, 3))
 	if want := []string{"auth 1", "queued 1", "queued 2"}; !equal(got, want) {
 		t.Fatalf("server got %v, want %v", got, want)
 	}
@@ -173,16 +175,15 @@ func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
 }
 
 func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	closed := make(chan websocket.StatusCode, 1)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for {
-			_, data, err := c.Read(ctx)
+			_, _, err := c.Read(ctx)
 			if err != nil {
 				closed <- websocket.CloseStatus(err)
 				return
 			}
-			srv.record(Message{Type: Text, Data: data})
 		}
 	})
 	r := newRecorder(t)
@@ -197,7 +198,7 @@ func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
 	if err := c.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if got := serverText(srv.Received()); !equal(got, numbered(200)) {
+	if got := serverText(srv.Messages()); !equal(got, numbered(200)) {
 		t.Fatalf("server got %d messages before the close", len(got))
 	}
 	if code := <-closed; code != websocket.StatusNormalClosure {
@@ -206,7 +207,7 @@ func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
 }
 
 func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
@@ -243,7 +244,7 @@ func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
 }
 
 func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 32<<20, OverflowDropOldest))
@@ -275,7 +276,7 @@ func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 // wherever they sit; each is reported once, oldest first, and Stats stops
 // counting them as soon as any call notices.
 func TestTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	release := make(chan struct{})
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithDialHook(func(ctx context.Context, attempt int) (string, http.Header, error) {
@@ -299,7 +300,7 @@ func TestTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
 	expiry := time.Now().Add(20 * time.Millisecond)
 	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
 	close(release)
-	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"C"}) {
+	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"C"}) {
 		t.Fatalf("server got %v, want only C", got)
 	}
 	r.waitKind("drop", 2, wait)
@@ -313,7 +314,7 @@ func TestTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
 	if !equal(got, []string{"A", "B"}) {
 		t.Fatalf("expired drops %v, want [A B]", got)
 	}
-	if got := serverText(srv.Received()); !equal(got, []string{"C"}) {
+	if got := serverText(srv.Messages()); !equal(got, []string{"C"}) {
 		t.Fatalf("server got %v, want only C", got)
 	}
 }
@@ -378,8 +379,8 @@ func TestTTLStatsSnapshotIsConsistent(t *testing.T) {
 // and not yet answered by the server) never gets ErrQueueFull on a healthy
 // connection: a message handed to the socket no longer counts.
 func TestQueueLimitsCountOnlyWhatIsNotYetWritten(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for { // a short answer to each message, as soon as it is read
 			if _, _, err := c.Read(ctx); err != nil {
 				return

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 func closeErr(code websocket.StatusCode) error {
@@ -152,8 +154,8 @@ func TestHandshakeErrorMessage(t *testing.T) {
 }
 
 func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(context.Context, *websocket.Conn, int) {}) // accept, then drop at once
+	srv := newServer(t)
+	srv.SetHandler(func(context.Context, *resilientwstest.Conn) {}) // accept, then drop at once
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff {
 		return backoff.NewExponentialBackOff(backoff.WithInitialInterval(10*time.Millisecond),
@@ -180,12 +182,12 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 }
 
 func TestBackoffResetAfterAStableConnection(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n <= 3 {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() <= 3 {
 			return // drop at once
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithStableAfter(0), WithBackoff(func() backoff.BackOff {
@@ -204,7 +206,7 @@ func TestBackoffResetAfterAStableConnection(t *testing.T) {
 }
 
 func TestBackoffStopEndsTheClient(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Millisecond), 2) }))

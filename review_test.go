@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // Regression tests for defects found in review.
@@ -18,8 +17,7 @@ import (
 // what holds the queue back: the drain's pings must not run on the stop
 // signal Shutdown has just cancelled.
 func TestCloseDrainsWhileWaitingForConfirmation(t *testing.T) {
-	srv := resilientwstest.NewServer()
-	defer srv.Close()
+	srv := newServer(t)
 	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(4, 1<<20, OverflowReject))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +46,7 @@ func TestCloseDrainsWhileWaitingForConfirmation(t *testing.T) {
 }
 
 func TestBlockingSendFromACallbackFailsFast(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	res := make(chan error, 1)
 	var c *Client
 	c, err := New(srv.URL(), fastBackoff(), WithQueue(1, 1<<20, OverflowBlock),
@@ -74,7 +72,7 @@ func TestBlockingSendFromACallbackFailsFast(t *testing.T) {
 }
 
 func TestCloseFromTheDialHookAndThePolicy(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusUnauthorized, "")
 	var c1, c2 *Client
 	c1, _ = New(srv.URL(), fastBackoff(), WithDialHook(func(context.Context, int) (string, http.Header, error) {
@@ -104,7 +102,7 @@ func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
 func (panickyBackoff) Reset()                     {}
 
 func TestPanickingPolicyAndBackoffAreReported(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(),
@@ -129,7 +127,7 @@ func TestWithoutQueueAfterCloseIsErrClosed(t *testing.T) {
 }
 
 func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	res := make(chan error, 1)
 	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(e OpenEvent) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -145,14 +143,13 @@ func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
 		t.Fatalf("OpenEvent.Send = %v", err)
 	}
 	c.SendText(context.Background(), "after")
-	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"after"}) || c.Stats().Connects != 1 {
+	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"after"}) || c.Stats().Connects != 1 {
 		t.Fatalf("server got %v, connects %d", got, c.Stats().Connects)
 	}
 }
 
 func TestNoPongsWithTheHeartbeatOffReplacesTheConnection(t *testing.T) {
-	srv := resilientwstest.NewServer()
-	defer srv.Close()
+	srv := newServer(t)
 	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(2, 1<<20, OverflowBlock))
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +174,7 @@ func TestNoPongsWithTheHeartbeatOffReplacesTheConnection(t *testing.T) {
 // Writes that come and go while a ping waits must not excuse a late pong:
 // a busy sender talking to a peer that stopped answering is still caught.
 func TestBusySenderStillDetectsADeadPeer(t *testing.T) {
-	srv := resilientwstest.NewServer()
-	defer srv.Close()
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 40*time.Millisecond))
 	if err := c.Start(); err != nil {
@@ -209,7 +205,7 @@ func TestBusySenderStillDetectsADeadPeer(t *testing.T) {
 // The event goroutine exits when idle and a new one takes over at the next
 // event, still recognised as the event goroutine.
 func TestEventGoroutineIsStartedOnDemand(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	flushErr := make(chan error, 1)
 	c, err := New(srv.URL(), fastBackoff(), OnMessage(func(Message) { flushErr <- nil }))
 	if err != nil {
