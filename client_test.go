@@ -12,51 +12,9 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/resilientws/resilientws/resilientwstest"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
-
-// wait is the generous bound for events expected "soon": tests wait on
-// events, never sleep, and this only limits how long a broken test hangs.
-const wait = 10 * time.Second
-
-// fastBackoff retries every few milliseconds.
-func fastBackoff() Option {
-	return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Millisecond) })
-}
-
-func serverText(ms []resilientwstest.Message) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = string(m.Data)
-	}
-	return out
-}
-
-func numbered(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = strconv.Itoa(i)
-	}
-	return out
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func TestEchoRoundTrip(t *testing.T) {
 	srv := newServer(t)

@@ -1,46 +1,15 @@
 package resilientws
 
 import (
-	"bufio"
-	"crypto/sha1"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
 )
-
-// Hostile and broken servers: each gives a clear error through OnError, the
-// documented decision (retry or stop), and no leak (TestMain's goleak).
-
-// hostileServer serves h with httptest, tracking hijacked connections so
-// that the cleanup closes them.
-func hostileServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request, hijacked func(c interface{ Close() error }))) string {
-	var (
-		mu    sync.Mutex
-		conns []interface{ Close() error }
-	)
-	track := func(c interface{ Close() error }) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, track) }))
-	t.Cleanup(func() {
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		srv.Close()
-	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
-}
 
 func TestServerAnswers200InsteadOf101(t *testing.T) {
 	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
@@ -71,30 +40,6 @@ func TestRedirectLoopIsRetriedWithBackoff(t *testing.T) {
 	}
 	r.waitKind("reconnecting", 1, wait)
 	c.Close()
-}
-
-// acceptKey computes Sec-WebSocket-Accept for a hand-made handshake.
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
-
-// rawFrameServer completes the opening handshake by hand, sends frame as
-// is, and holds the connection until the client drops it.
-func rawFrameServer(t *testing.T, frame []byte) string {
-	return hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		track(conn)
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		brw.Write(frame)
-		brw.Flush()
-		bufio.NewReader(conn).ReadByte()
-	})
 }
 
 func TestInvalidFramesAreAProtocolError(t *testing.T) {
