@@ -53,36 +53,6 @@ func TestEchoRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSendBeforeStartArrivesInOrder(t *testing.T) {
-	srv := newServer(t)
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	for i := range 100 {
-		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := c.BufferedAmount(); got != 190 {
-		t.Fatalf("BufferedAmount before Start = %d, want 190", got)
-	}
-	if c.State() != StateConnecting {
-		t.Fatalf("state before Start = %s", c.State())
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-	if c.BufferedAmount() != 0 {
-		t.Fatalf("BufferedAmount after Flush = %d", c.BufferedAmount())
-	}
-	got := serverText(waitReceived(t, srv, 100))
-	if !equal(got, numbered(100)) {
-		t.Fatalf("server received %v", got)
-	}
-}
-
 func TestStartTwiceAndAfterClose(t *testing.T) {
 	srv := newServer(t)
 	c, err := New(srv.URL())
@@ -111,58 +81,6 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 	case <-c.Done():
 	default:
 		t.Fatal("Done not closed after Close")
-	}
-}
-
-func TestOutageQueuesAndDeliversOnceInOrder(t *testing.T) {
-	srv := newServer(t)
-	p := newFaultProxy(t, srv.Addr())
-	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	for i := range 10 {
-		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitReceived(t, srv, 10)
-	waitUntil(t, "the pong that confirms them", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
-
-	p.Refuse()   // new dials are refused...
-	p.ResetAll() // ...and live connections drop
-	r.waitKind("close", 1, wait)
-	r.waitKind("error", 2, wait) // the lost connection, then at least one refused dial
-	if c.State() != StateConnecting {
-		t.Fatalf("state during the outage = %s", c.State())
-	}
-	for i := 10; i < 50; i++ {
-		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if c.Stats().Queued != 40 {
-		t.Fatalf("queued during the outage = %d, want 40", c.Stats().Queued)
-	}
-	if err := p.Recover(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 2, wait)
-	got := serverText(waitReceived(t, srv, 50))
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !equal(got, numbered(50)) {
-		t.Fatalf("server received %v, want 0..49 once each, in order", got)
-	}
-	if st := c.Stats(); st.Connects != 2 || st.Reconnects != 1 || st.Dropped != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	cl := r.of("close")[0].close
-	if !cl.Reconnect || cl.Code != websocket.StatusAbnormalClosure || cl.Err == nil {
-		t.Fatalf("close event %+v, want 1006 with reconnect", cl)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,49 +222,6 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 	}
 }
 
-func TestSendTTLAndWithoutQueue(t *testing.T) {
-	srv := newServer(t)
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.SendText(context.Background(), "now or never", WithoutQueue()); !errors.Is(err, ErrNotConnected) {
-		t.Fatalf("WithoutQueue before Start = %v", err)
-	}
-	if err := c.SendText(context.Background(), "stale", WithTTL(time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendText(context.Background(), "fresh", WithTTL(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendText(context.Background(), "x", WithTTL(-1)); err == nil {
-		t.Fatal("a negative TTL was accepted")
-	}
-	if err := c.SendText(context.Background(), "x", nil); err == nil {
-		t.Fatal("a nil send option was accepted")
-	}
-	expiry := time.Now().Add(time.Millisecond)
-	waitUntil(t, "the TTL to pass", wait, func() bool { return time.Now().After(expiry) })
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"fresh"}) {
-		t.Fatalf("server got %v", got)
-	}
-	d := r.waitKind("drop", 1, wait)
-	if string(d.msg.Data) != "stale" || !errors.Is(d.err, ErrExpired) {
-		t.Fatalf("drop %v", d)
-	}
-	if err := c.SendText(context.Background(), "live", WithoutQueue()); err != nil {
-		t.Fatalf("WithoutQueue while OPEN = %v", err)
-	}
-	waitReceived(t, srv, 2)
-	if st := c.Stats(); st.DroppedExpired != 1 || st.Dropped != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
 type tick struct {
 	Symbol string  `json:"symbol"`
 	Price  float64 `json:"price"`
@@ -332,47 +288,5 @@ func TestStatsUptimeAndSmoothedRTT(t *testing.T) {
 	c.Close()
 	if st := c.Stats(); st.Uptime != 0 || st.State != StateClosed {
 		t.Fatalf("stats after Close %+v", st)
-	}
-}
-
-func TestTTLExpiresWhileNothingIsWritten(t *testing.T) {
-	r := newRecorder(t)
-	c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
-	if err := c.SendText(context.Background(), "soon stale", WithTTL(20*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendText(context.Background(), "kept"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	// Flush covers both: it ends on the ctx, but the TTL drop happens first.
-	if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Flush = %v", err)
-	}
-	if st := c.Stats(); st.Queued != 1 || st.BufferedAmount != 4 || st.DroppedExpired != 1 {
-		t.Fatalf("stats %+v: the expired message still counts", st)
-	}
-	if err := c.Close(); err == nil || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
-		t.Fatalf("Close = %v", err)
-	}
-	var reasons []string
-	for _, d := range r.of("drop") {
-		reasons = append(reasons, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
-	}
-	if fmt.Sprint(reasons) != "[soon stale:expired kept:closed]" {
-		t.Fatalf("drops %v", reasons)
-	}
-}
-
-func TestFlushReportsAnExpiredMessage(t *testing.T) {
-	c, err := New("ws://127.0.0.1:1/", fastBackoff())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SendText(context.Background(), "x", WithTTL(10*time.Millisecond))
-	if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
-		t.Fatalf("Flush = %v, want the expiry reported", err)
 	}
 }

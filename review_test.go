@@ -11,8 +11,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Regression tests for defects found in review.
-
 // Close must drain a healthy connection even when delivery confirmation is
 // what holds the queue back: the drain's pings must not run on the stop
 // signal Shutdown has just cancelled.
@@ -45,32 +43,6 @@ func TestCloseDrainsWhileWaitingForConfirmation(t *testing.T) {
 	}
 }
 
-func TestBlockingSendFromACallbackFailsFast(t *testing.T) {
-	srv := newServer(t)
-	res := make(chan error, 1)
-	var c *Client
-	c, err := New(srv.URL(), fastBackoff(), WithQueue(1, 1<<20, OverflowBlock),
-		OnOpen(func(OpenEvent) {
-			// The queue drains only after OnOpen returns: waiting here would
-			// never end.
-			c.SendText(context.Background(), "a")
-			res <- c.SendText(context.Background(), "b")
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Start()
-	select {
-	case err := <-res:
-		if !errors.Is(err, ErrQueueFull) || !errors.Is(err, ErrInCallback) {
-			t.Fatalf("Send = %v, want ErrQueueFull and ErrInCallback", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("Send blocked inside a callback")
-	}
-}
-
 func TestCloseFromTheDialHookAndThePolicy(t *testing.T) {
 	srv := newServer(t)
 	srv.Refuse(http.StatusUnauthorized, "")
@@ -99,7 +71,8 @@ func TestCloseFromTheDialHookAndThePolicy(t *testing.T) {
 type panickyBackoff struct{}
 
 func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
-func (panickyBackoff) Reset()                     {}
+
+func (panickyBackoff) Reset() {}
 
 func TestPanickingPolicyAndBackoffAreReported(t *testing.T) {
 	srv := newServer(t)
@@ -116,14 +89,6 @@ func TestPanickingPolicyAndBackoffAreReported(t *testing.T) {
 		t.Fatalf("state %s: the client should go on", c.State())
 	}
 	c.Close()
-}
-
-func TestWithoutQueueAfterCloseIsErrClosed(t *testing.T) {
-	c, _ := New("ws://127.0.0.1:1/")
-	c.Close()
-	if err := c.SendText(context.Background(), "x", WithoutQueue()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Send = %v, want ErrClosed", err)
-	}
 }
 
 func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
