@@ -113,29 +113,6 @@ func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
 	}
 }
 
-func TestNoPongsWithTheHeartbeatOffReplacesTheConnection(t *testing.T) {
-	srv := newServer(t)
-	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(2, 1<<20, OverflowBlock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Start()
-	waitUntil(t, "OPEN", wait, func() bool { return c.State() == StateOpen })
-	srv.StopPongs()
-	// With no pong, the log (2 messages) fills; after confirmTimeout the
-	// connection is replaced instead of stalling for good.
-	for i := range 3 {
-		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if testing.Short() {
-		t.Skip("waits confirmTimeout (5 s)")
-	}
-	waitUntil(t, "a second connection", 2*confirmTimeout, func() bool { return c.Stats().Connects >= 2 })
-}
-
 // Writes that come and go while a ping waits must not excuse a late pong:
 // a busy sender talking to a peer that stopped answering is still caught.
 func TestBusySenderStillDetectsADeadPeer(t *testing.T) {
