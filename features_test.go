@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,123 +16,6 @@ import (
 
 	"github.com/resilientws/resilientws/resilientwstest"
 )
-
-// appPingServer answers {"request":"ping"} with {"response":"pong"} while
-// answering is on, and echoes everything else.
-func appPingServer(t *testing.T, answering *atomic.Bool) *resilientwstest.Server {
-	srv := newServer(t)
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		for {
-			typ, data, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			if string(data) == `{"request":"ping"}` {
-				if answering.Load() {
-					c.Write(ctx, websocket.MessageText, []byte(`{"response":"pong"}`))
-				}
-				continue
-			}
-			c.Write(ctx, typ, data)
-		}
-	})
-	return srv
-}
-
-func isAppPong(m Message) bool { return string(m.Data) == `{"response":"pong"}` }
-
-var appPing = Message{Type: Text, Data: []byte(`{"request":"ping"}`)}
-
-func TestAppHeartbeatFiltersPongsAndDetectsSilence(t *testing.T) {
-	var answering atomic.Bool
-	answering.Store(true)
-	srv := appPingServer(t, &answering)
-	r := newRecorder(t)
-	const interval, timeout = 20 * time.Millisecond, 40 * time.Millisecond
-	c := r.newClient(srv.URL(), fastBackoff(), WithAppHeartbeat(interval, timeout, appPing, isAppPong))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	waitUntil(t, "an app pong", wait, func() bool { return c.Stats().LastRTT > 0 })
-	c.SendText(context.Background(), "data")
-	r.waitMessages(1, wait)
-	for _, m := range r.of("message") {
-		if isAppPong(m.msg) {
-			t.Fatal("an app pong reached OnMessage")
-		}
-	}
-	answering.Store(false)
-	start := time.Now()
-	e := r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
-	if d := e.at.Sub(start); d > 20*(interval+timeout) {
-		t.Fatalf("silence detected after %s, bound %s", d, interval+timeout)
-	}
-	if cl := r.waitKind("close", 1, wait).close; cl.Code != websocket.StatusAbnormalClosure || !cl.Reconnect {
-		t.Fatalf("close event %+v", cl)
-	}
-	answering.Store(true)
-	r.waitKind("open", 2, wait)
-}
-
-func TestAppHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
-	var answering atomic.Bool
-	answering.Store(true)
-	srv := appPingServer(t, &answering)
-	const burst = 3 * maxPendingMessages
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		go func() {
-			for i := range burst {
-				if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
-					return
-				}
-			}
-		}()
-		for {
-			_, data, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			if string(data) == `{"request":"ping"}` {
-				c.Write(ctx, websocket.MessageText, []byte(`{"response":"pong"}`))
-			}
-		}
-	})
-	slowHandlerSurvives(t, srv.URL(), burst, WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
-}
-
-func TestAnyMessageAsPong(t *testing.T) {
-	srv := newServer(t)
-	p := newFaultProxy(t, srv.Addr())
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		// A busy feed that never answers the app ping.
-		for i := 0; ; i++ {
-			if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
-				return
-			}
-			t := time.NewTimer(2 * time.Millisecond) // the feed's pace, not synchronisation
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-	})
-	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithAnyMessageAsPong(),
-		WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitMessages(100, wait)
-	if errs := r.of("error"); len(errs) != 0 {
-		t.Fatalf("a busy feed was taken for a dead one: %v", errs)
-	}
-	p.Blackhole() // now the feed goes silent too
-	r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
-	p.Pass()
-}
 
 func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
 	good := newServer(t)

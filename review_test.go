@@ -113,37 +113,6 @@ func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
 	}
 }
 
-// Writes that come and go while a ping waits must not excuse a late pong:
-// a busy sender talking to a peer that stopped answering is still caught.
-func TestBusySenderStillDetectsADeadPeer(t *testing.T) {
-	srv := newServer(t)
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 40*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	stop := make(chan struct{})
-	sent := make(chan struct{})
-	go func() { // a steady stream of small messages
-		defer close(sent)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				c.SendText(context.Background(), strconv.Itoa(i))
-			}
-		}
-	}()
-	srv.StopPongs()
-	r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
-	close(stop)
-	<-sent
-}
-
 // The event goroutine exits when idle and a new one takes over at the next
 // event, still recognised as the event goroutine.
 func TestEventGoroutineIsStartedOnDemand(t *testing.T) {
