@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/coder/websocket"
-
 	"github.com/resilientws/resilientws/resilientwstest"
 )
 
@@ -61,46 +58,6 @@ func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
 	}
 	if fmt.Sprint(auth) != "[token-3 token-4]" {
 		t.Fatalf("tokens %v", auth)
-	}
-}
-
-func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
-	srv := newServer(t)
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	if err := c.Reconnect(); err != nil {
-		t.Fatal(err)
-	}
-	cl := r.waitKind("close", 1, wait).close
-	if cl.Code != websocket.StatusNormalClosure || !cl.Reconnect || !errors.Is(cl.Err, ErrReconnectRequested) {
-		t.Fatalf("close event %+v", cl)
-	}
-	rc := r.waitKind("reconnecting", 1, wait).rec
-	if rc.Delay != 0 || !errors.Is(rc.Err, ErrReconnectRequested) {
-		t.Fatalf("reconnecting %+v, want no delay", rc)
-	}
-	r.waitKind("open", 2, wait)
-	if len(r.of("error")) != 0 {
-		t.Fatalf("a requested reconnect was reported as an error: %v", r.of("error"))
-	}
-
-	// Cut an hour-long backoff wait short.
-	srv.DropAll()
-	r.waitKind("close", 2, wait)
-	if err := c.Reconnect(); err != nil {
-		t.Fatal(err)
-	}
-	if rc := r.waitKind("reconnecting", 2, wait).rec; rc.Delay >= time.Hour {
-		t.Fatalf("reconnecting %+v: the wait was not cut short", rc)
-	}
-	r.waitKind("open", 3, wait)
-	c.Close()
-	if err := c.Reconnect(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Reconnect after Close = %v", err)
 	}
 }
 

@@ -40,35 +40,6 @@ func TestSendCopiesData(t *testing.T) {
 	}
 }
 
-// TestPolicyNeverSeesTheUsersClose checks that the reconnect policy is asked
-// about a lost connection, and not about the user's own Close.
-func TestPolicyNeverSeesTheUsersClose(t *testing.T) {
-	srv := newServer(t)
-	var mu sync.Mutex
-	var asked []error
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithReconnectPolicy(func(cause error) bool {
-		mu.Lock()
-		asked = append(asked, cause)
-		mu.Unlock()
-		return true
-	}))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	srv.DropAll()
-	r.waitKind("open", 2, wait)
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(asked) != 1 {
-		t.Fatalf("the policy was asked %d times (%v), want once, for the drop", len(asked), asked)
-	}
-}
-
 // TestReceiveBacklogIsBounded blocks OnMessage and lets the server write
 // far more than the backlog holds: the reader must stop reading at the
 // message limit (and, with large messages, at the byte limit) instead of

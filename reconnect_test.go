@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func closeErr(code websocket.StatusCode) error {
 	return fmt.Errorf("wrapped: %w", websocket.CloseError{Code: code, Reason: "r"})
 }
 
-func TestDefaultReconnectPolicy(t *testing.T) {
+func TestReconnectDefaultPolicy(t *testing.T) {
 	cases := []struct {
 		name  string
 		cause error
@@ -63,7 +64,7 @@ func TestDefaultReconnectPolicy(t *testing.T) {
 	}
 }
 
-func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
+func TestReconnectDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 	r := newReconnector(DefaultBackoff())
 	var first time.Duration
 	for i := range 10000 {
@@ -98,7 +99,7 @@ type fakeClock struct{ t time.Time }
 
 func (c fakeClock) Now() time.Time { return c.t }
 
-func TestDelayFloors(t *testing.T) {
+func TestReconnectDelayFloors(t *testing.T) {
 	r := newReconnector(backoff.NewConstantBackOff(time.Millisecond))
 	cases := []struct {
 		cause error
@@ -120,7 +121,7 @@ func TestDelayFloors(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
+func TestReconnectParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	cases := map[string]time.Duration{
 		"":                              0,
@@ -142,18 +143,132 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestHandshakeErrorMessage(t *testing.T) {
-	inner := errors.New("dial failed")
-	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
-	if !errors.Is(e, inner) {
-		t.Fatal("HandshakeError does not unwrap")
+func TestReconnectRetryAfterSetsTheLeastWait(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "1")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
-		t.Fatalf("Error() = %q", got)
+	e := r.waitKind("error", 1, wait)
+	var he *HandshakeError
+	if !errors.As(e.err, &he) || he.StatusCode != 503 || he.RetryAfter != time.Second {
+		t.Fatalf("error %v, want 503 with RetryAfter 1s", e.err)
+	}
+	srv.Accept()
+	rc := r.waitKind("reconnecting", 1, wait)
+	if rc.rec.Delay != time.Second || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
+		t.Fatalf("reconnecting %+v after %s, want a 1s wait", rc.rec, rc.at.Sub(e.at))
+	}
+	r.waitKind("open", 1, wait)
+}
+
+func TestReconnectOnServerCloseCodes(t *testing.T) {
+	cases := []struct {
+		code      websocket.StatusCode
+		reconnect bool
+	}{
+		{websocket.StatusNormalClosure, true},
+		{websocket.StatusGoingAway, true},
+		{websocket.StatusInternalError, true},
+		{websocket.StatusServiceRestart, true},
+		{4000, true},
+		{4999, true},
+		{websocket.StatusProtocolError, false},
+		{websocket.StatusUnsupportedData, false},
+		{websocket.StatusInvalidFramePayloadData, false},
+		{websocket.StatusPolicyViolation, false},
+		{websocket.StatusMessageTooBig, false},
+		{websocket.StatusMandatoryExtension, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(int(tc.code)), func(t *testing.T) {
+			srv := newServer(t)
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+				if c.Number() == 1 {
+					c.Close(tc.code, "bye")
+					return
+				}
+				c.Echo(ctx)
+			})
+			r := newRecorder(t)
+			c := r.newClient(srv.URL(), fastBackoff())
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cl := r.waitKind("close", 1, wait).close
+			if cl.Code != tc.code || cl.Reason != "bye" || cl.Reconnect != tc.reconnect {
+				t.Fatalf("close event %+v, want code %d reconnect %v", cl, tc.code, tc.reconnect)
+			}
+			if len(r.of("error")) != 0 {
+				t.Fatalf("a clean close frame was reported through OnError: %v", r.of("error"))
+			}
+			if tc.reconnect {
+				r.waitKind("open", 2, wait)
+				return
+			}
+			<-c.Done()
+			if websocket.CloseStatus(c.Err()) != tc.code {
+				t.Fatalf("Err() = %v, want close status %d", c.Err(), tc.code)
+			}
+		})
 	}
 }
 
-func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
+// TestReconnectPolicyNeverSeesTheUsersClose checks that the reconnect policy is asked
+// about a lost connection, and not about the user's own Close.
+func TestReconnectPolicyNeverSeesTheUsersClose(t *testing.T) {
+	srv := newServer(t)
+	var mu sync.Mutex
+	var asked []error
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithReconnectPolicy(func(cause error) bool {
+		mu.Lock()
+		asked = append(asked, cause)
+		mu.Unlock()
+		return true
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	srv.DropAll()
+	r.waitKind("open", 2, wait)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 {
+		t.Fatalf("the policy was asked %d times (%v), want once, for the drop", len(asked), asked)
+	}
+}
+
+type panickyBackoff struct{}
+
+func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
+
+func (panickyBackoff) Reset() {}
+
+func TestReconnectPanickingPolicyAndBackoffAreReported(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(),
+		WithReconnectPolicy(func(error) bool { panic("policy boom") }),
+		WithBackoff(func() backoff.BackOff { return panickyBackoff{} }))
+	c.Start()
+	var pe *PanicError
+	r.wait("the policy's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithReconnectPolicy" })
+	r.wait("the backoff's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithBackoff" })
+	if c.State() != StateConnecting {
+		t.Fatalf("state %s: the client should go on", c.State())
+	}
+	c.Close()
+}
+
+func TestReconnectFlappingServerCannotCauseATightLoop(t *testing.T) {
 	srv := newServer(t)
 	srv.SetHandler(func(context.Context, *resilientwstest.Conn) {}) // accept, then drop at once
 	r := newRecorder(t)
@@ -181,7 +296,7 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	}
 }
 
-func TestBackoffResetAfterAStableConnection(t *testing.T) {
+func TestReconnectBackoffResetAfterAStableConnection(t *testing.T) {
 	srv := newServer(t)
 	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		if c.Number() <= 3 {
@@ -205,7 +320,7 @@ func TestBackoffResetAfterAStableConnection(t *testing.T) {
 	}
 }
 
-func TestBackoffStopEndsTheClient(t *testing.T) {
+func TestReconnectBackoffStopEndsTheClient(t *testing.T) {
 	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
@@ -219,5 +334,56 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 	}
 	if rs := r.of("reconnecting"); len(rs) != 2 || rs[0].rec.Attempt != 1 || rs[1].rec.Attempt != 2 {
 		t.Fatalf("reconnecting events %v, want attempts 1 and 2", rs)
+	}
+}
+
+func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	cl := r.waitKind("close", 1, wait).close
+	if cl.Code != websocket.StatusNormalClosure || !cl.Reconnect || !errors.Is(cl.Err, ErrReconnectRequested) {
+		t.Fatalf("close event %+v", cl)
+	}
+	rc := r.waitKind("reconnecting", 1, wait).rec
+	if rc.Delay != 0 || !errors.Is(rc.Err, ErrReconnectRequested) {
+		t.Fatalf("reconnecting %+v, want no delay", rc)
+	}
+	r.waitKind("open", 2, wait)
+	if len(r.of("error")) != 0 {
+		t.Fatalf("a requested reconnect was reported as an error: %v", r.of("error"))
+	}
+
+	// Cut an hour-long backoff wait short.
+	srv.DropAll()
+	r.waitKind("close", 2, wait)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if rc := r.waitKind("reconnecting", 2, wait).rec; rc.Delay >= time.Hour {
+		t.Fatalf("reconnecting %+v: the wait was not cut short", rc)
+	}
+	r.waitKind("open", 3, wait)
+	c.Close()
+	if err := c.Reconnect(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Reconnect after Close = %v", err)
+	}
+}
+
+func TestHandshakeErrorMessage(t *testing.T) {
+	inner := errors.New("dial failed")
+	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
+	if !errors.Is(e, inner) {
+		t.Fatal("HandshakeError does not unwrap")
+	}
+	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
+		t.Fatalf("Error() = %q", got)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 )
 
 // Close must drain a healthy connection even when delivery confirmation is
@@ -66,29 +64,6 @@ func TestCloseFromTheDialHookAndThePolicy(t *testing.T) {
 			t.Fatalf("after Close: %v %s", c.Err(), c.State())
 		}
 	}
-}
-
-type panickyBackoff struct{}
-
-func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
-
-func (panickyBackoff) Reset() {}
-
-func TestPanickingPolicyAndBackoffAreReported(t *testing.T) {
-	srv := newServer(t)
-	srv.Refuse(http.StatusServiceUnavailable, "")
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(),
-		WithReconnectPolicy(func(error) bool { panic("policy boom") }),
-		WithBackoff(func() backoff.BackOff { return panickyBackoff{} }))
-	c.Start()
-	var pe *PanicError
-	r.wait("the policy's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithReconnectPolicy" })
-	r.wait("the backoff's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithBackoff" })
-	if c.State() != StateConnecting {
-		t.Fatalf("state %s: the client should go on", c.State())
-	}
-	c.Close()
 }
 
 func TestOpenEventSendWithADoneCtxLeavesTheConnectionAlone(t *testing.T) {
