@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 
 	"github.com/resilientws/resilientws/resilientwstest"
@@ -117,30 +116,6 @@ func TestUnauthorizedStopsWithHandshakeError(t *testing.T) {
 	}
 	if err := c.Run(context.Background()); !errors.Is(err, ErrStarted) {
 		t.Fatalf("Run after stop = %v", err)
-	}
-}
-
-func TestCloseDuringReconnectWait(t *testing.T) {
-	srv := newServer(t)
-	srv.Refuse(http.StatusServiceUnavailable, "")
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("error", 1, wait)
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Close took %s during a backoff wait", d)
-	}
-	if c.Err() != nil || c.State() != StateClosed {
-		t.Fatalf("after Close: err %v state %s", c.Err(), c.State())
-	}
-	if n := len(r.of("close")); n != 0 {
-		t.Fatalf("%d OnClose for a client that never opened", n)
 	}
 }
 

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/resilientws/resilientws/resilientwstest"
 )
@@ -102,81 +100,6 @@ func TestDialTimeoutOnASilentServer(t *testing.T) {
 	}
 }
 
-func TestCloseFromInsideCallbacks(t *testing.T) {
-	for _, where := range []string{"OnOpen", "OnMessage"} {
-		t.Run(where, func(t *testing.T) {
-			srv := newServer(t)
-			r := newRecorder(t)
-			var closeErr, flushErr error
-			returned := make(chan struct{})
-			closeNow := func() {
-				flushErr = r.client.Flush(context.Background())
-				closeErr = r.client.Close()
-				close(returned)
-			}
-			// These replace the recorder's own callback: record, then close.
-			opt := OnOpen(func(e OpenEvent) { r.add(rec{kind: "open", open: e}); closeNow() })
-			if where == "OnMessage" {
-				opt = OnMessage(func(m Message) { r.add(rec{kind: "message", msg: m}); closeNow() })
-			}
-			c := r.newClient(srv.URL(), fastBackoff(), opt)
-			c.SendText(context.Background(), "hi")
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case <-c.Done():
-			case <-time.After(wait):
-				t.Fatal("client did not stop after Close from a callback")
-			}
-			<-returned
-			if !errors.Is(flushErr, ErrInCallback) {
-				t.Fatalf("Flush in a callback = %v, want ErrInCallback", flushErr)
-			}
-			if closeErr != nil && !errors.Is(closeErr, ErrClosed) {
-				t.Fatalf("Close in a callback = %v", closeErr)
-			}
-			if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
-				t.Fatalf("close events %v", cl)
-			}
-		})
-	}
-}
-
-func TestConcurrentCloseAndSend(t *testing.T) {
-	srv := newServer(t)
-	c, err := New(srv.URL(), fastBackoff())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for range 50 {
-				if err := c.SendText(context.Background(), "x"); err != nil && !errors.Is(err, ErrClosed) {
-					t.Errorf("Send: %v", err)
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			if err := c.Close(); err != nil && !errors.Is(err, ErrClosed) {
-				t.Errorf("Close: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	if c.State() != StateClosed {
-		t.Fatalf("state %s", c.State())
-	}
-}
-
 func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
 	srv := newServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -190,28 +113,6 @@ func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
 	if c.State() != StateClosed || c.Err() != nil {
 		t.Fatalf("after Run: %s %v", c.State(), c.Err())
 	}
-}
-
-func TestNoGoroutineOutlivesClose(t *testing.T) {
-	srv := newServer(t)
-	p := newFaultProxy(t, srv.Addr())
-	ignore := goleak.IgnoreCurrent()
-	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(5*time.Millisecond, 50*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	c.SendText(context.Background(), "x")
-	r.waitKind("message", 1, wait)
-	p.ResetAll()
-	r.waitKind("open", 2, wait)
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
-	srv.Close()
-	goleak.VerifyNone(t, ignore)
 }
 
 func TestServerPingsAnsweredWhileIdle(t *testing.T) {

@@ -19,9 +19,6 @@ import (
 	"github.com/resilientws/resilientws/resilientwstest"
 )
 
-// An unstarted client's queue: nothing writes it, so its limits are easy to
-// observe.
-
 func TestQueueRejectWhenFull(t *testing.T) {
 	r := newRecorder(t)
 	c := r.newClient("ws://127.0.0.1:1/", WithQueue(3, 100, OverflowReject))
@@ -717,73 +714,4 @@ func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
 	if err := c.Close(); err != nil || sendErr != nil {
 		t.Fatalf("Close %v, OpenEvent.Send %v", err, sendErr)
 	}
-}
-
-func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
-	srv := newServer(t)
-	closed := make(chan websocket.StatusCode, 1)
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		for {
-			_, _, err := c.Read(ctx)
-			if err != nil {
-				closed <- websocket.CloseStatus(err)
-				return
-			}
-		}
-	})
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	for i := range 200 {
-		c.SendText(context.Background(), strconv.Itoa(i))
-	}
-	if err := c.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if got := serverText(srv.Messages()); !equal(got, numbered(200)) {
-		t.Fatalf("server got %d messages before the close", len(got))
-	}
-	if code := <-closed; code != websocket.StatusNormalClosure {
-		t.Fatalf("server saw close %d, want 1000", code)
-	}
-}
-
-func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
-	srv := newServer(t)
-	p := newFaultProxy(t, srv.Addr())
-	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	p.Stall()
-	big := make([]byte, 8<<20) // more than the socket buffers hold
-	for range 3 {
-		if err := c.Send(context.Background(), Binary, big); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := c.Shutdown(ctx)
-	took := time.Since(start)
-	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "abandoned") {
-		t.Fatalf("Shutdown = %v, want abandoned messages", err)
-	}
-	if took > 5*time.Second {
-		t.Fatalf("Shutdown took %s on a stalled link", took)
-	}
-	drops := r.of("drop")
-	if len(drops) == 0 || !errors.Is(drops[0].err, ErrClosed) {
-		t.Fatalf("drops %v", drops)
-	}
-	if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
-		t.Fatalf("close events %v", cl)
-	}
-	t.Logf("Shutdown on a stalled link took %s, abandoned %d", took, len(drops))
 }

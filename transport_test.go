@@ -2,7 +2,6 @@ package resilientws
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -128,40 +127,5 @@ func TestSharedTransportRecordsEachClientsOwnSocket(t *testing.T) {
 		if err := s.c.Close(); err != nil {
 			t.Error(err)
 		}
-	}
-}
-
-// TestCloseEndsATCPDialThatHangs checks that Close ends a TCP dial stuck on
-// a host that does not answer (net/http detaches dials from their request,
-// so without the library's own link such a dial ran on for up to 30 s after
-// Close).
-func TestCloseEndsATCPDialThatHangs(t *testing.T) {
-	started, ended := make(chan struct{}, 1), make(chan struct{})
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		started <- struct{}{}
-		<-ctx.Done() // a SYN that nobody answers
-		close(ended)
-		return nil, ctx.Err()
-	}}
-	c, err := New("ws://192.0.2.1/", WithDialTimeout(time.Minute),
-		WithDialOptions(&websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-started:
-	case <-time.After(wait):
-		t.Fatal("no dial")
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ended:
-	case <-time.After(wait):
-		t.Fatal("the TCP dial outlived Close")
 	}
 }
