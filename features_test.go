@@ -3,7 +3,6 @@ package resilientws
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,55 +57,6 @@ func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
 	}
 	if fmt.Sprint(auth) != "[token-3 token-4]" {
 		t.Fatalf("tokens %v", auth)
-	}
-}
-
-type tick struct {
-	Symbol string  `json:"symbol"`
-	Price  float64 `json:"price"`
-}
-
-func TestJSON(t *testing.T) {
-	srv := newServer(t)
-	var got []tick
-	var errs []error
-	done := make(chan struct{})
-	c, err := New(srv.URL(), fastBackoff(),
-		OnJSON(func(v tick) {
-			if got = append(got, v); len(got) == 2 {
-				close(done)
-			}
-		}),
-		OnError(func(err error) { errs = append(errs, err) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.SendJSON(context.Background(), tick{"ABC", 1.5})
-	c.SendText(context.Background(), "not json")
-	c.SendJSON(context.Background(), tick{"XYZ", 2})
-	if err := c.SendJSON(context.Background(), func() {}); err == nil {
-		t.Fatal("SendJSON encoded a func")
-	}
-	select {
-	case <-done:
-	case <-time.After(wait):
-		t.Fatal("JSON messages not delivered")
-	}
-	c.Close()
-	var de *DecodeError
-	if len(errs) != 1 || !errors.As(errs[0], &de) || string(de.Message.Data) != "not json" {
-		t.Fatalf("errors %v, want one DecodeError", errs)
-	}
-	var syn *json.SyntaxError
-	if !errors.As(errs[0], &syn) {
-		t.Fatalf("DecodeError does not unwrap to the json error: %v", errs[0])
-	}
-	if got[0] != (tick{"ABC", 1.5}) || got[1] != (tick{"XYZ", 2}) || c.Stats().Connects != 1 {
-		t.Fatalf("got %v, connects %d", got, c.Stats().Connects)
 	}
 }
 

@@ -691,27 +691,3 @@ func TestQueueDropOldestInCallbackFailsFast(t *testing.T) {
 		t.Fatal("Send in a callback never failed")
 	}
 }
-
-func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
-	srv := newServer(t)
-	var sendErr error
-	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(e OpenEvent) {
-		sendErr = e.Send(context.Background(), Text, []byte("auth "+strconv.Itoa(e.Connection)))
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SendText(context.Background(), "queued 1")
-	c.SendText(context.Background(), "queued 2")
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	got := serverText(waitReceived(t, srv, 3))
-	if want := []string{"auth 1", "queued 1", "queued 2"}; !equal(got, want) {
-		t.Fatalf("server got %v, want %v", got, want)
-	}
-	if err := c.Close(); err != nil || sendErr != nil {
-		t.Fatalf("Close %v, OpenEvent.Send %v", err, sendErr)
-	}
-}
