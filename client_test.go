@@ -3,9 +3,7 @@ package resilientws
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 )
@@ -75,41 +73,5 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 	case <-c.Done():
 	default:
 		t.Fatal("Done not closed after Close")
-	}
-}
-
-func TestUnauthorizedStopsWithHandshakeError(t *testing.T) {
-	srv := newServer(t)
-	srv.Refuse(http.StatusUnauthorized, "")
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.SendText(context.Background(), "queued"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.Done():
-	case <-time.After(wait):
-		t.Fatal("client did not stop after 401")
-	}
-	var he *HandshakeError
-	if !errors.As(c.Err(), &he) || he.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("Err() = %v, want *HandshakeError 401", c.Err())
-	}
-	if c.State() != StateClosed {
-		t.Fatalf("state = %s", c.State())
-	}
-	errs := r.of("error")
-	if len(errs) != 1 || !errors.As(errs[0].err, &he) {
-		t.Fatalf("OnError got %v", errs)
-	}
-	drops := r.of("drop")
-	if len(drops) != 1 || !errors.Is(drops[0].err, ErrClosed) || !errors.As(drops[0].err, &he) {
-		t.Fatalf("OnDrop got %v", drops)
-	}
-	if err := c.Run(context.Background()); !errors.Is(err, ErrStarted) {
-		t.Fatalf("Run after stop = %v", err)
 	}
 }

@@ -77,29 +77,6 @@ func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 	}
 }
 
-func TestDialTimeoutOnASilentServer(t *testing.T) {
-	srv := newServer(t)
-	srv.Hang() // accepts TCP, reads the upgrade request, never answers
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e := r.waitKind("error", 1, wait)
-	if !errors.Is(e.err, context.DeadlineExceeded) {
-		t.Fatalf("OnError got %v, want a deadline", e.err)
-	}
-	r.waitKind("reconnecting", 1, wait)
-	// Close while a dial hangs returns promptly.
-	start := time.Now()
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Close took %s during a dial", d)
-	}
-}
-
 func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
 	srv := newServer(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -376,14 +376,3 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 		t.Fatalf("Reconnect after Close = %v", err)
 	}
 }
-
-func TestHandshakeErrorMessage(t *testing.T) {
-	inner := errors.New("dial failed")
-	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
-	if !errors.Is(e, inner) {
-		t.Fatal("HandshakeError does not unwrap")
-	}
-	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
-		t.Fatalf("Error() = %q", got)
-	}
-}
