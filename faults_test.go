@@ -8,37 +8,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/resilientws/resilientws/resilientwstest"
 )
-
-func TestReadLimitOverflowReconnectsWith1009(t *testing.T) {
-	srv := newServer(t)
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		size := 100
-		if c.Number() == 1 {
-			size = 2000
-		}
-		c.Write(ctx, websocket.MessageBinary, make([]byte, size))
-		c.Read(ctx)
-	})
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithReadLimit(1000))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	e := r.waitKind("error", 1, wait)
-	if !errors.Is(e.err, websocket.ErrMessageTooBig) {
-		t.Fatalf("OnError got %v, want ErrMessageTooBig", e.err)
-	}
-	cl := r.waitKind("close", 1, wait).close
-	if cl.Code != websocket.StatusMessageTooBig || !cl.Reconnect {
-		t.Fatalf("close event %+v, want 1009 with reconnect", cl)
-	}
-	if m := r.waitKind("message", 1, wait); len(m.msg.Data) != 100 {
-		t.Fatalf("first message delivered has %d bytes, want the 100 of connection 2", len(m.msg.Data))
-	}
-}
 
 func TestWriteTimeoutMarksTheConnectionDeadAndKeepsTheMessage(t *testing.T) {
 	srv := newServer(t)
@@ -89,35 +59,5 @@ func TestRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
 	}
 	if c.State() != StateClosed || c.Err() != nil {
 		t.Fatalf("after Run: %s %v", c.State(), c.Err())
-	}
-}
-
-func TestServerPingsAnsweredWhileIdle(t *testing.T) {
-	srv := newServer(t)
-	pinged := make(chan error, 1)
-	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
-		ctx = c.CloseRead(ctx) // the server reads control frames only
-		var err error
-		for range 5 {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err = c.Ping(pctx)
-			cancel()
-			if err != nil {
-				break
-			}
-		}
-		pinged <- err
-		<-ctx.Done()
-	})
-	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-pinged; err != nil {
-		t.Fatalf("server ping while the client is idle: %v", err)
 	}
 }
