@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
 
-func TestEchoRoundTrip(t *testing.T) {
+func TestClientEchoRoundTrip(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -45,7 +46,7 @@ func TestEchoRoundTrip(t *testing.T) {
 	}
 }
 
-func TestStartTwiceAndAfterClose(t *testing.T) {
+func TestClientStartTwiceAndAfterClose(t *testing.T) {
 	srv := newServer(t)
 	c, err := New(srv.URL())
 	if err != nil {
@@ -73,5 +74,54 @@ func TestStartTwiceAndAfterClose(t *testing.T) {
 	case <-c.Done():
 	default:
 		t.Fatal("Done not closed after Close")
+	}
+}
+
+func TestClientRunReturnsNilWhenCtxIsCancelled(t *testing.T) {
+	srv := newServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(OpenEvent) { cancel() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if c.State() != StateClosed || c.Err() != nil {
+		t.Fatalf("after Run: %s %v", c.State(), c.Err())
+	}
+}
+
+func TestClientStatsUptimeAndSmoothedRTT(t *testing.T) {
+	srv := newServer(t)
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(5*time.Millisecond, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if st := c.Stats(); st.Uptime != 0 || st.State != StateConnecting {
+		t.Fatalf("stats before Start %+v", st)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "RTT samples", wait, func() bool { return c.Stats().SmoothedRTT > 0 && c.Stats().Uptime > 0 })
+	c.Close()
+	if st := c.Stats(); st.Uptime != 0 || st.State != StateClosed {
+		t.Fatalf("stats after Close %+v", st)
+	}
+}
+
+func TestClientStateAndOverflowStrings(t *testing.T) {
+	for s, want := range map[State]string{StateConnecting: "CONNECTING", StateOpen: "OPEN", StateClosing: "CLOSING", StateClosed: "CLOSED", 9: "State(9)"} {
+		if s.String() != want {
+			t.Errorf("%d.String() = %q", int(s), s.String())
+		}
+	}
+	if StateConnecting != 0 || StateOpen != 1 || StateClosing != 2 || StateClosed != 3 {
+		t.Fatal("states must carry the browser's readyState values")
+	}
+	if OverflowDropOldest.String() != "OverflowDropOldest" || Overflow(9).String() != "Overflow(9)" {
+		t.Fatal("Overflow.String")
 	}
 }

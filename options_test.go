@@ -137,17 +137,3 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
-func TestStateAndOverflowStrings(t *testing.T) {
-	for s, want := range map[State]string{StateConnecting: "CONNECTING", StateOpen: "OPEN", StateClosing: "CLOSING", StateClosed: "CLOSED", 9: "State(9)"} {
-		if s.String() != want {
-			t.Errorf("%d.String() = %q", int(s), s.String())
-		}
-	}
-	if StateConnecting != 0 || StateOpen != 1 || StateClosing != 2 || StateClosed != 3 {
-		t.Fatal("states must carry the browser's readyState values")
-	}
-	if OverflowDropOldest.String() != "OverflowDropOldest" || Overflow(9).String() != "Overflow(9)" {
-		t.Fatal("Overflow.String")
-	}
-}
