@@ -234,6 +234,9 @@ func TestQueueTTLExpiresWhileNothingIsWritten(t *testing.T) {
 	}
 }
 
+// A started client's queue: written in order, across reconnects, within
+// its limits.
+
 func TestQueueBlockResumesWhenWritten(t *testing.T) {
 	srv := newServer(t)
 	c, err := New(srv.URL(), WithQueue(1, 10, OverflowBlock), fastBackoff())

@@ -248,8 +248,7 @@ func TestReconnectPolicyNeverSeesTheUsersClose(t *testing.T) {
 type panickyBackoff struct{}
 
 func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
-
-func (panickyBackoff) Reset() {}
+func (panickyBackoff) Reset()                     {}
 
 func TestReconnectPanickingPolicyAndBackoffAreReported(t *testing.T) {
 	srv := newServer(t)
