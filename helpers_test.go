@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -78,6 +79,18 @@ func waitUntil(t testing.TB, what string, timeout time.Duration, cond func() boo
 		}
 		<-tick.C
 	}
+}
+
+// inBubble runs f in a testing/synctest bubble, where time is fake and
+// moves only when every goroutine of the bubble is blocked, so a test of
+// pure timer logic (an unstarted client's TTLs and waits: no network I/O,
+// which would not count as blocked) runs at once and deterministically.
+// The shared dial transport is made first, outside the bubble: made inside,
+// it would belong to it.
+func inBubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	sharedTransport()
+	synctest.Test(t, f)
 }
 
 // newServer starts the test kit's server, closed at the end of the test.

@@ -77,31 +77,33 @@ func TestQueueDropOldest(t *testing.T) {
 }
 
 func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
-	c, err := New("ws://127.0.0.1:1/", WithQueue(1, 10, OverflowBlock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SendText(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := c.SendText(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("blocked Send = %v, want the ctx's deadline", err)
-	}
-	// Close wakes a blocked sender with ErrClosed.
-	blocked := make(chan error, 1)
-	go func() { blocked <- c.SendText(context.Background(), "c") }()
-	waitUntil(t, "the sender to wait for room", wait, func() bool {
-		c.queue.mu.Lock()
-		defer c.queue.mu.Unlock()
-		return c.queue.room.waiting()
+	inBubble(t, func(t *testing.T) {
+		c, err := New("ws://127.0.0.1:1/", WithQueue(1, 10, OverflowBlock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.SendText(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := c.SendText(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("blocked Send = %v, want the ctx's deadline", err)
+		}
+		// Close wakes a blocked sender with ErrClosed.
+		blocked := make(chan error, 1)
+		go func() { blocked <- c.SendText(context.Background(), "c") }()
+		waitUntil(t, "the sender to wait for room", wait, func() bool {
+			c.queue.mu.Lock()
+			defer c.queue.mu.Unlock()
+			return c.queue.room.waiting()
+		})
+		c.Close()
+		if err := <-blocked; !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Send after Close = %v", err)
+		}
 	})
-	c.Close()
-	if err := <-blocked; !errors.Is(err, ErrClosed) {
-		t.Fatalf("blocked Send after Close = %v", err)
-	}
 }
 
 func TestQueueFlushReportsDrops(t *testing.T) {
@@ -129,15 +131,17 @@ func TestQueueFlushReportsDrops(t *testing.T) {
 }
 
 func TestQueueFlushReportsAnExpiredMessage(t *testing.T) {
-	c, err := New("ws://127.0.0.1:1/", fastBackoff())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SendText(context.Background(), "x", WithTTL(10*time.Millisecond))
-	if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
-		t.Fatalf("Flush = %v, want the expiry reported", err)
-	}
+	inBubble(t, func(t *testing.T) {
+		c, err := New("ws://127.0.0.1:1/", fastBackoff())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SendText(context.Background(), "x", WithTTL(10*time.Millisecond))
+		if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
+			t.Fatalf("Flush = %v, want the expiry reported", err)
+		}
+	})
 }
 
 func TestQueueWithoutQueueAfterCloseIsErrClosed(t *testing.T) {
@@ -149,34 +153,36 @@ func TestQueueWithoutQueueAfterCloseIsErrClosed(t *testing.T) {
 }
 
 func TestQueueTTLStatsNeverCountAnExpiredMessage(t *testing.T) {
-	r := newRecorder(t)
-	c := r.newClient("ws://127.0.0.1:1/")
-	for _, s := range []string{"A", "B"} {
-		if err := c.SendText(context.Background(), s, WithTTL(10*time.Millisecond)); err != nil {
+	inBubble(t, func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/")
+		for _, s := range []string{"A", "B"} {
+			if err := c.SendText(context.Background(), s, WithTTL(10*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.SendText(context.Background(), "C"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.SendText(context.Background(), "C"); err != nil {
-		t.Fatal(err)
-	}
-	expiry := time.Now().Add(10 * time.Millisecond)
-	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
-	st := c.Stats()
-	if st.Queued != 1 || st.BufferedAmount != 1 || st.DroppedExpired != 2 || st.Dropped != 2 {
-		t.Fatalf("after both TTLs: Queued=%d BufferedAmount=%d DroppedExpired=%d Dropped=%d, want 1, 1, 2, 2",
-			st.Queued, st.BufferedAmount, st.DroppedExpired, st.Dropped)
-	}
-	if n := c.BufferedAmount(); n != 1 {
-		t.Fatalf("BufferedAmount = %d, want 1", n)
-	}
-	c.Close()
-	var got []string
-	for _, d := range r.of("drop") {
-		got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
-	}
-	if want := "A:expired B:expired C:closed"; strings.Join(got, " ") != want {
-		t.Fatalf("drops %v, want %s", got, want)
-	}
+		expiry := time.Now().Add(10 * time.Millisecond)
+		waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
+		st := c.Stats()
+		if st.Queued != 1 || st.BufferedAmount != 1 || st.DroppedExpired != 2 || st.Dropped != 2 {
+			t.Fatalf("after both TTLs: Queued=%d BufferedAmount=%d DroppedExpired=%d Dropped=%d, want 1, 1, 2, 2",
+				st.Queued, st.BufferedAmount, st.DroppedExpired, st.Dropped)
+		}
+		if n := c.BufferedAmount(); n != 1 {
+			t.Fatalf("BufferedAmount = %d, want 1", n)
+		}
+		c.Close()
+		var got []string
+		for _, d := range r.of("drop") {
+			got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+		}
+		if want := "A:expired B:expired C:closed"; strings.Join(got, " ") != want {
+			t.Fatalf("drops %v, want %s", got, want)
+		}
+	})
 }
 
 // One Stats snapshot is consistent with itself: a message is either queued
@@ -205,33 +211,35 @@ func TestQueueTTLStatsSnapshotIsConsistent(t *testing.T) {
 }
 
 func TestQueueTTLExpiresWhileNothingIsWritten(t *testing.T) {
-	r := newRecorder(t)
-	c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
-	if err := c.SendText(context.Background(), "soon stale", WithTTL(20*time.Millisecond)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SendText(context.Background(), "kept"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	// Flush covers both: it ends on the ctx, but the TTL drop happens first.
-	if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Flush = %v", err)
-	}
-	if st := c.Stats(); st.Queued != 1 || st.BufferedAmount != 4 || st.DroppedExpired != 1 {
-		t.Fatalf("stats %+v: the expired message still counts", st)
-	}
-	if err := c.Close(); err == nil || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
-		t.Fatalf("Close = %v", err)
-	}
-	var reasons []string
-	for _, d := range r.of("drop") {
-		reasons = append(reasons, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
-	}
-	if fmt.Sprint(reasons) != "[soon stale:expired kept:closed]" {
-		t.Fatalf("drops %v", reasons)
-	}
+	inBubble(t, func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
+		if err := c.SendText(context.Background(), "soon stale", WithTTL(20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendText(context.Background(), "kept"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		// Flush covers both: it ends on the ctx, but the TTL drop happens first.
+		if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Flush = %v", err)
+		}
+		if st := c.Stats(); st.Queued != 1 || st.BufferedAmount != 4 || st.DroppedExpired != 1 {
+			t.Fatalf("stats %+v: the expired message still counts", st)
+		}
+		if err := c.Close(); err == nil || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
+			t.Fatalf("Close = %v", err)
+		}
+		var reasons []string
+		for _, d := range r.of("drop") {
+			reasons = append(reasons, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+		}
+		if fmt.Sprint(reasons) != "[soon stale:expired kept:closed]" {
+			t.Fatalf("drops %v", reasons)
+		}
+	})
 }
 
 // A started client's queue: written in order, across reconnects, within
