@@ -3,20 +3,27 @@ package resilientws
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 // closeSeen makes srv echo on every connection, recording what it reads,
 // and report how each connection ended: the close frame it got, or Code -1
 // when none came.
-func closeSeen(srv *testServer) <-chan websocket.CloseError {
+func closeSeen(srv *resilientwstest.Server) <-chan websocket.CloseError {
 	seen := make(chan websocket.CloseError, 16)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for {
 			typ, data, err := c.Read(ctx)
 			if err != nil {
@@ -27,7 +34,6 @@ func closeSeen(srv *testServer) <-chan websocket.CloseError {
 				seen <- ce
 				return
 			}
-			srv.record(Message{Type: typ, Data: data})
 			if err := c.Write(ctx, typ, data); err != nil {
 				seen <- websocket.CloseError{Code: -1}
 				return
@@ -72,6 +78,288 @@ func checkFinalClose(t *testing.T, r *recorder, code websocket.StatusCode, reaso
 	}
 }
 
+func TestCloseDuringReconnectWait(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("error", 1, wait)
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %s during a backoff wait", d)
+	}
+	if c.Err() != nil || c.State() != StateClosed {
+		t.Fatalf("after Close: err %v state %s", c.Err(), c.State())
+	}
+	if n := len(r.of("close")); n != 0 {
+		t.Fatalf("%d OnClose for a client that never opened", n)
+	}
+}
+
+func TestCloseFromInsideCallbacks(t *testing.T) {
+	for _, where := range []string{"OnOpen", "OnMessage"} {
+		t.Run(where, func(t *testing.T) {
+			srv := newServer(t)
+			r := newRecorder(t)
+			var closeErr, flushErr error
+			returned := make(chan struct{})
+			closeNow := func() {
+				flushErr = r.client.Flush(context.Background())
+				closeErr = r.client.Close()
+				close(returned)
+			}
+			// These replace the recorder's own callback: record, then close.
+			opt := OnOpen(func(e OpenEvent) { r.add(rec{kind: "open", open: e}); closeNow() })
+			if where == "OnMessage" {
+				opt = OnMessage(func(m Message) { r.add(rec{kind: "message", msg: m}); closeNow() })
+			}
+			c := r.newClient(srv.URL(), fastBackoff(), opt)
+			c.SendText(context.Background(), "hi")
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(wait):
+				t.Fatal("client did not stop after Close from a callback")
+			}
+			<-returned
+			if !errors.Is(flushErr, ErrInCallback) {
+				t.Fatalf("Flush in a callback = %v, want ErrInCallback", flushErr)
+			}
+			if closeErr != nil && !errors.Is(closeErr, ErrClosed) {
+				t.Fatalf("Close in a callback = %v", closeErr)
+			}
+			if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
+				t.Fatalf("close events %v", cl)
+			}
+		})
+	}
+}
+
+func TestCloseConcurrentWithSend(t *testing.T) {
+	srv := newServer(t)
+	c, err := New(srv.URL(), fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := c.SendText(context.Background(), "x"); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("Send: %v", err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := c.Close(); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("Close: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c.State() != StateClosed {
+		t.Fatalf("state %s", c.State())
+	}
+}
+
+func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
+	srv := newServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	ignore := goleak.IgnoreCurrent()
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(5*time.Millisecond, 50*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	c.SendText(context.Background(), "x")
+	r.waitKind("message", 1, wait)
+	p.ResetAll()
+	r.waitKind("open", 2, wait)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	srv.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+func TestCloseFromTheDialHookAndThePolicy(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusUnauthorized, "")
+	var c1, c2 *Client
+	c1, _ = New(srv.URL(), fastBackoff(), WithDialHook(func(context.Context, int) (string, http.Header, error) {
+		c1.Close()
+		return "", nil, nil
+	}))
+	c2, _ = New(srv.URL(), fastBackoff(), WithReconnectPolicy(func(error) bool {
+		c2.Close()
+		return true
+	}))
+	for _, c := range []*Client{c1, c2} {
+		c.Start()
+		select {
+		case <-c.Done():
+		case <-time.After(wait):
+			t.Fatal("Close from the supervisor's own callbacks deadlocked")
+		}
+		if c.Err() != nil || c.State() != StateClosed {
+			t.Fatalf("after Close: %v %s", c.Err(), c.State())
+		}
+	}
+}
+
+// TestCloseEndsATCPDialThatHangs checks that Close ends a TCP dial stuck on
+// a host that does not answer (net/http detaches dials from their request,
+// so without the library's own link such a dial ran on for up to 30 s after
+// Close).
+func TestCloseEndsATCPDialThatHangs(t *testing.T) {
+	started, ended := make(chan struct{}, 1), make(chan struct{})
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		started <- struct{}{}
+		<-ctx.Done() // a SYN that nobody answers
+		close(ended)
+		return nil, ctx.Err()
+	}}
+	c, err := New("ws://192.0.2.1/", WithDialTimeout(time.Minute),
+		WithDialOptions(&websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(wait):
+		t.Fatal("no dial")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(wait):
+		t.Fatal("the TCP dial outlived Close")
+	}
+}
+
+func TestCloseShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
+	srv := newServer(t)
+	closed := make(chan websocket.StatusCode, 1)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		for {
+			_, _, err := c.Read(ctx)
+			if err != nil {
+				closed <- websocket.CloseStatus(err)
+				return
+			}
+		}
+	})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	for i := range 200 {
+		c.SendText(context.Background(), strconv.Itoa(i))
+	}
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := serverText(srv.Messages()); !equal(got, numbered(200)) {
+		t.Fatalf("server got %d messages before the close", len(got))
+	}
+	if code := <-closed; code != websocket.StatusNormalClosure {
+		t.Fatalf("server saw close %d, want 1000", code)
+	}
+}
+
+// Close must drain a healthy connection even when delivery confirmation is
+// what holds the queue back: the drain's pings must not run on the stop
+// signal Shutdown has just cancelled.
+func TestCloseDrainsWhileWaitingForConfirmation(t *testing.T) {
+	srv := newServer(t)
+	c, err := New(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithQueue(4, 1<<20, OverflowReject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "OPEN", wait, func() bool { return c.State() == StateOpen })
+	srv.StopReading() // the log fills and writing pauses
+	for i := range 8 {
+		for c.SendText(context.Background(), strconv.Itoa(i)) != nil { // queue full: wait for a write
+			waitUntil(t, "room", wait, func() bool { return c.Stats().Queued < 4 })
+		}
+	}
+	waitUntil(t, "a full unconfirmed log", wait, func() bool { _, _, full := c.unconfirmed.pending(); return full })
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	waitUntil(t, "CLOSING", wait, func() bool { return c.State() == StateClosing })
+	srv.ResumeReading()
+	if err := <-done; err != nil {
+		t.Fatalf("Close = %v: a healthy connection was not drained", err)
+	}
+	if got := len(srv.Messages()); got != 8 {
+		t.Fatalf("server got %d of 8", got)
+	}
+}
+
+func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
+	srv := newServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	p.Stall()
+	big := make([]byte, 8<<20) // more than the socket buffers hold
+	for range 3 {
+		if err := c.Send(context.Background(), Binary, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := c.Shutdown(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("Shutdown = %v, want abandoned messages", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("Shutdown took %s on a stalled link", took)
+	}
+	drops := r.of("drop")
+	if len(drops) == 0 || !errors.Is(drops[0].err, ErrClosed) {
+		t.Fatalf("drops %v", drops)
+	}
+	if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
+		t.Fatalf("close events %v", cl)
+	}
+	t.Logf("Shutdown on a stalled link took %s, abandoned %d", took, len(drops))
+}
+
 func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
 	longest := strings.Repeat("é", 61) + "!" // 123 bytes
 	for _, tc := range []struct {
@@ -84,7 +372,7 @@ func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
 		{"4999 with the longest reason", 4999, longest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			seen := closeSeen(srv)
 			r := newRecorder(t)
 			c := r.newClient(srv.URL(), fastBackoff())
@@ -100,7 +388,7 @@ func TestCloseWithSendsItsCodeAndReason(t *testing.T) {
 			if err := c.CloseWith(context.Background(), tc.code, tc.reason); err != nil {
 				t.Fatalf("CloseWith = %v", err)
 			}
-			if got := serverText(srv.Received()); !equal(got, []string{"a", "b", "c"}) {
+			if got := serverText(srv.Messages()); !equal(got, []string{"a", "b", "c"}) {
 				t.Fatalf("the server got %v before the close, want the queue drained", got)
 			}
 			if ce := awaitClose(t, seen); ce.Code != tc.code || ce.Reason != tc.reason {
@@ -128,7 +416,7 @@ func TestCloseWithRefusesBadCodesAndReasonsAndGoesOn(t *testing.T) {
 		{4000, "bad \xff byte"},
 		{websocket.StatusNormalClosure, "\xc3"}, // a cut-off "é"
 	}
-	srv := newTestServer(t)
+	srv := newServer(t)
 	seen := closeSeen(srv)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
@@ -225,7 +513,7 @@ func TestCloseWithBeforeStart(t *testing.T) {
 
 func TestCloseWithTwice(t *testing.T) {
 	t.Run("one after the other", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -251,7 +539,7 @@ func TestCloseWithTwice(t *testing.T) {
 		checkFinalClose(t, r, 4001, "first")
 	})
 	t.Run("at the same time", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -279,7 +567,7 @@ func TestCloseWithTwice(t *testing.T) {
 func TestCloseWithFromInsideCallbacks(t *testing.T) {
 	for _, where := range []string{"OnOpen", "OnMessage"} {
 		t.Run(where, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			seen := closeSeen(srv)
 			r := newRecorder(t)
 			returned := make(chan error, 1)
@@ -317,7 +605,7 @@ func TestCloseWithFromInsideCallbacks(t *testing.T) {
 
 func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 	t.Run("never connected", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -336,7 +624,7 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 		}
 	})
 	t.Run("between connections", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		seen := closeSeen(srv)
 		r := newRecorder(t)
 		c := r.newClient(srv.URL(), fastBackoff())
@@ -344,9 +632,6 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.waitKind("open", 1, wait)
-		// The client may see its 101 before the server registers the
-		// connection that DropAll drops.
-		srv.WaitFor("the connection registered", wait, func(s *testServer) bool { return len(s.conns) == 1 })
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		srv.DropAll()
 		if ce := awaitClose(t, seen); ce.Code != -1 {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,20 +19,204 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/resilientws/resilientws/resilientwstest"
 )
 
-func TestSubprotocolFollowsTheOpenConnection(t *testing.T) {
-	srv := resilientwstest.NewServer(resilientwstest.WithAcceptOptions(&websocket.AcceptOptions{
+func TestDialTimeoutOnASilentServer(t *testing.T) {
+	srv := newServer(t)
+	srv.Hang() // accepts TCP, reads the upgrade request, never answers
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e := r.waitKind("error", 1, wait)
+	if !errors.Is(e.err, context.DeadlineExceeded) {
+		t.Fatalf("OnError got %v, want a deadline", e.err)
+	}
+	r.waitKind("reconnecting", 1, wait)
+	// Close while a dial hangs returns promptly.
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %s during a dial", d)
+	}
+}
+
+func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
+	good := newServer(t)
+	var auth []string
+	good.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
+			return // drop the first connection: the second dial must carry a fresh token
+		}
+		c.Echo(ctx)
+	})
+	bad := newServer(t)
+	bad.Refuse(http.StatusServiceUnavailable, "")
+	var attempts []int
+	hook := func(ctx context.Context, attempt int) (string, http.Header, error) {
+		attempts = append(attempts, attempt)
+		if len(attempts) == 1 {
+			return "", nil, errors.New("token service down")
+		}
+		if len(attempts) == 2 {
+			return bad.URL(), nil, nil // a dead endpoint: rotate to the next
+		}
+		tok := "token-" + strconv.Itoa(len(attempts))
+		auth = append(auth, tok)
+		return good.URL(), http.Header{"Authorization": {tok}}, nil
+	}
+	r := newRecorder(t)
+	c := r.newClient("ws://127.0.0.1:1/unused", fastBackoff(), WithDialHook(hook))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 2, wait)
+	c.Close()
+	errs := r.of("error")
+	if len(errs) < 2 || !bytes.Contains([]byte(errs[0].err.Error()), []byte("dial hook: token service down")) {
+		t.Fatalf("errors %v", errs)
+	}
+	var he *HandshakeError
+	if !errors.As(errs[1].err, &he) || he.StatusCode != 503 {
+		t.Fatalf("second error %v, want the 503 of the dead endpoint", errs[1].err)
+	}
+	if want := []int{0, 1, 2, 1}; fmt.Sprint(attempts) != fmt.Sprint(want) {
+		t.Fatalf("hook attempts %v, want %v", attempts, want)
+	}
+	if fmt.Sprint(auth) != "[token-3 token-4]" {
+		t.Fatalf("tokens %v", auth)
+	}
+}
+
+func TestDialHandshakeErrorMessage(t *testing.T) {
+	inner := errors.New("dial failed")
+	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
+	if !errors.Is(e, inner) {
+		t.Fatal("HandshakeError does not unwrap")
+	}
+	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
+		t.Fatalf("Error() = %q", got)
+	}
+}
+
+func TestDialUnauthorizedStopsWithHandshakeError(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusUnauthorized, "")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.SendText(context.Background(), "queued"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("client did not stop after 401")
+	}
+	var he *HandshakeError
+	if !errors.As(c.Err(), &he) || he.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("Err() = %v, want *HandshakeError 401", c.Err())
+	}
+	if c.State() != StateClosed {
+		t.Fatalf("state = %s", c.State())
+	}
+	errs := r.of("error")
+	if len(errs) != 1 || !errors.As(errs[0].err, &he) {
+		t.Fatalf("OnError got %v", errs)
+	}
+	drops := r.of("drop")
+	if len(drops) != 1 || !errors.Is(drops[0].err, ErrClosed) || !errors.As(drops[0].err, &he) {
+		t.Fatalf("OnDrop got %v", drops)
+	}
+	if err := c.Run(context.Background()); !errors.Is(err, ErrStarted) {
+		t.Fatalf("Run after stop = %v", err)
+	}
+}
+
+// Hostile and broken servers: each gives a clear error through OnError, the
+// documented decision (retry or stop), and no leak (TestMain's goleak).
+
+func TestDialServerAnswers200InsteadOf101(t *testing.T) {
+	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+		w.Write([]byte("hello, this is not a WebSocket"))
+	})
+	r := newRecorder(t)
+	c := r.newClient(url, fastBackoff())
+	c.Start()
+	e := r.waitKind("error", 1, wait)
+	var he *HandshakeError
+	if !errors.As(e.err, &he) || he.StatusCode != http.StatusOK || !strings.Contains(string(he.Body), "not a WebSocket") {
+		t.Fatalf("OnError got %v, want a HandshakeError 200 with the body", e.err)
+	}
+	r.waitKind("reconnecting", 1, wait) // documented: retried
+	c.Close()
+}
+
+func TestDialRedirectLoopIsRetriedWithBackoff(t *testing.T) {
+	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+		http.Redirect(w, r, r.URL.Path, http.StatusFound) // to itself, forever
+	})
+	r := newRecorder(t)
+	c := r.newClient(url, fastBackoff())
+	c.Start()
+	e := r.waitKind("error", 1, wait)
+	if !errors.Is(e.err, errTooManyRedirects) {
+		t.Fatalf("OnError got %v, want the redirect loop named", e.err)
+	}
+	r.waitKind("reconnecting", 1, wait)
+	c.Close()
+}
+
+func TestDialSelfSignedCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.Read(r.Context())
+	}))
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+
+	r := newRecorder(t)
+	c := r.newClient(url, fastBackoff())
+	c.Start()
+	e := r.waitKind("error", 1, wait)
+	var certErr *tls.CertificateVerificationError
+	if !errors.As(e.err, &certErr) {
+		t.Fatalf("OnError got %v, want a *tls.CertificateVerificationError", e.err)
+	}
+	r.waitKind("reconnecting", 1, wait) // retried: a certificate can be fixed server-side
+	c.Close()
+
+	// Trusting it takes an HTTP client with the right TLS config.
+	r2 := newRecorder(t)
+	c2 := r2.newClient(url, fastBackoff(), WithDialOptions(&websocket.DialOptions{HTTPClient: srv.Client()}))
+	c2.Start()
+	r2.waitKind("open", 1, wait)
+	c2.Close()
+	srv.CloseClientConnections()
+}
+
+func TestDialSubprotocolFollowsTheOpenConnection(t *testing.T) {
+	srv := newServer(t, resilientwstest.WithAcceptOptions(&websocket.AcceptOptions{
 		Subprotocols: []string{"chat.v2"},
 	}))
-	t.Cleanup(srv.Close)
 	r := newRecorder(t)
 	var inOpen, inClose []string // Subprotocol() seen from inside the callbacks
 	c := r.newClient(srv.URL(), fastBackoff(),
@@ -82,9 +267,8 @@ func TestSubprotocolFollowsTheOpenConnection(t *testing.T) {
 	}
 }
 
-func TestSubprotocolIsEmptyWhenTheServerChoosesNone(t *testing.T) {
-	srv := resilientwstest.NewServer() // accepts no subprotocol
-	t.Cleanup(srv.Close)
+func TestDialSubprotocolIsEmptyWhenTheServerChoosesNone(t *testing.T) {
+	srv := newServer(t) // accepts no subprotocol
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(),
 		WithDialOptions(&websocket.DialOptions{Subprotocols: []string{"chat.v2"}}))
@@ -101,14 +285,122 @@ func TestSubprotocolIsEmptyWhenTheServerChoosesNone(t *testing.T) {
 	r.waitMessages(1, wait)
 }
 
-// newTLSTestServer is newTestServer over TLS, with httptest's certificate
-// (valid for 127.0.0.1, ::1 and example.com): URL gives a wss:// URL.
-func newTLSTestServer(t testing.TB) *testServer {
-	s := &testServer{t: t, conns: map[*websocket.Conn]struct{}{}, changed: make(chan struct{})}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
+// TestDialDefaultTransportIsShared checks that clients dialing with the default
+// HTTP client share one transport, and that a user's transport is cloned
+// per client, never modified.
+func TestDialDefaultTransportIsShared(t *testing.T) {
+	a, err := New("ws://127.0.0.1:1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New("ws://127.0.0.1:1/", WithDialOptions(&websocket.DialOptions{HTTPClient: &http.Client{}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := sharedTransport().tr
+	if shared == nil || a.dialOpts.HTTPClient.Transport != shared || b.dialOpts.HTTPClient.Transport != shared {
+		t.Fatalf("default clients do not share the transport: %p %p %p", shared, a.dialOpts.HTTPClient.Transport, b.dialOpts.HTTPClient.Transport)
+	}
+	if !shared.DisableKeepAlives {
+		t.Fatal("the shared transport keeps idle connections: a dial could be handed to another client")
+	}
+	user := &http.Transport{}
+	c, err := New("ws://127.0.0.1:1/", WithDialOptions(&websocket.DialOptions{HTTPClient: &http.Client{Transport: user}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.dialOpts.HTTPClient.Transport; got == user || got == shared {
+		t.Fatalf("a user's transport is used as is or shared: %p", got)
+	}
+	if user.DisableKeepAlives || user.DialContext != nil {
+		t.Fatal("the user's transport was modified")
+	}
+}
+
+// TestDialSharedTransportRecordsEachClientsOwnSocket dials many clients at once
+// through the shared transport, some of them closed mid-dial, and checks
+// that every open client recorded its own TCP connection (the one Shutdown
+// cuts when a close handshake hangs), not another client's.
+func TestDialSharedTransportRecordsEachClientsOwnSocket(t *testing.T) {
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1) // before Accept: once hijacked, srv.Close no longer waits for the handler
+		defer wg.Done()
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		// Tell the client which of its sockets the server sees.
+		if err := ws.Write(ctx, websocket.MessageText, []byte(r.RemoteAddr)); err != nil {
+			return
+		}
+		for {
+			if _, _, err := ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	}))
+	defer func() {
+		cancel()
+		srv.Close()
+		wg.Wait()
+	}()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	const n = 24
+	type seen struct {
+		c    *Client
+		addr chan string
+	}
+	var clients []seen
+	for i := range n {
+		s := seen{addr: make(chan string, 1)}
+		c, err := New(url, OnMessage(func(m Message) {
+			select {
+			case s.addr <- string(m.Data):
+			default:
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.c = c
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 2 {
+			_ = c.Close() // mid-dial: its socket must not end up with another client
+			continue
+		}
+		clients = append(clients, s)
+	}
+	for i, s := range clients {
+		select {
+		case remote := <-s.addr:
+			cn := s.c.current.Load()
+			if cn == nil {
+				t.Fatalf("client %d: no open connection", i)
+			}
+			cn.raw.mu.Lock()
+			raw := cn.raw.c
+			cn.raw.mu.Unlock()
+			if raw == nil {
+				t.Fatalf("client %d: no TCP connection recorded", i)
+			}
+			if got := raw.LocalAddr().String(); got != remote {
+				t.Errorf("client %d recorded socket %s, but its connection is %s", i, got, remote)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("client %d: no message", i)
+		}
+	}
+	for _, s := range clients {
+		if err := s.c.Close(); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // httpProxy is a forward HTTP proxy on 127.0.0.1, as in a corporate
@@ -239,11 +531,11 @@ func (p *httpProxy) Close() {
 	p.wg.Wait()
 }
 
-// TestDefaultTransportUsesTheProxyEnvironment checks that every client
+// TestDialDefaultTransportUsesTheProxyEnvironment checks that every client
 // dialing through http.DefaultTransport, the default, gets its proxy from
 // HTTP_PROXY, HTTPS_PROXY and NO_PROXY: the shared transport keeps
 // http.ProxyFromEnvironment.
-func TestDefaultTransportUsesTheProxyEnvironment(t *testing.T) {
+func TestDialDefaultTransportUsesTheProxyEnvironment(t *testing.T) {
 	want := reflect.ValueOf(http.ProxyFromEnvironment).Pointer()
 	for name, hc := range map[string]*http.Client{
 		"no HTTP client":                     nil,
@@ -265,10 +557,10 @@ func TestDefaultTransportUsesTheProxyEnvironment(t *testing.T) {
 // transport, which the client's copy keeps: ws:// sends the upgrade to the
 // proxy, wss:// tunnels TLS through CONNECT.
 func TestDialThroughAnExplicitProxy(t *testing.T) {
-	plain, secure := newTestServer(t), newTLSTestServer(t)
+	plain, secure := newServer(t), newServer(t, resilientwstest.WithTLS())
 	p := newHTTPProxy(t, plain.Addr(), secure.Addr())
 	roots := x509.NewCertPool()
-	roots.AddCert(secure.srv.Certificate())
+	roots.AddCert(secure.Certificate())
 	for _, tc := range []struct {
 		name, url, seen string
 	}{
@@ -303,39 +595,39 @@ func TestDialThroughAnExplicitProxy(t *testing.T) {
 	}
 }
 
-// envChild marks the child process of TestProxyEnvironmentAndCertFile.
+// envChild marks the child process of TestDialProxyEnvironmentAndCertFile.
 const envChild = "RESILIENTWS_TEST_ENV_CHILD"
 
-// TestProxyEnvironmentAndCertFile dials with no options at all through
+// TestDialProxyEnvironmentAndCertFile dials with no options at all through
 // HTTP_PROXY (ws://), HTTPS_PROXY (wss://) and a root CA from SSL_CERT_FILE.
 // net/http reads the proxy variables, and crypto/x509 the certificate
 // files, once per process: the test runs itself again in a child process
 // whose environment it sets before any dial. ProxyFromEnvironment never
 // proxies localhost or loopback addresses, so the clients dial
-// example.com (which httptest's certificate also covers): the proxy maps
+// example.com (which the test server's certificate also covers): the proxy maps
 // it to the local servers, and nothing is looked up in DNS. NO_PROXY is
 // checked on the transport's Proxy function only, since a host it exempts
 // would be dialed directly.
-func TestProxyEnvironmentAndCertFile(t *testing.T) {
+func TestDialProxyEnvironmentAndCertFile(t *testing.T) {
 	if os.Getenv(envChild) == "" {
 		exe, err := os.Executable()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(exe, "-test.run=^TestProxyEnvironmentAndCertFile$", "-test.count=1", "-test.v")
+		cmd := exec.Command(exe, "-test.run=^TestDialProxyEnvironmentAndCertFile$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), envChild+"=1")
 		out, err := cmd.CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestProxyEnvironmentAndCertFile")) {
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestDialProxyEnvironmentAndCertFile")) {
 			t.Fatalf("the child process failed (%v):\n%s", err, out)
 		}
 		t.Logf("child process:\n%s", out)
 		return
 	}
 
-	plain, secure := newTestServer(t), newTLSTestServer(t)
+	plain, secure := newServer(t), newServer(t, resilientwstest.WithTLS())
 	p := newHTTPProxy(t, plain.Addr(), secure.Addr())
 	certFile := filepath.Join(t.TempDir(), "ca.pem")
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.srv.Certificate().Raw})
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: secure.Certificate().Raw})
 	if err := os.WriteFile(certFile, ca, 0o600); err != nil {
 		t.Fatal(err)
 	}

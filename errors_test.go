@@ -55,28 +55,28 @@ func checkHumane(t *testing.T, what string, err error) {
 
 // closingServer closes its first connection with code and reason, and
 // echoes on the next ones.
-func closingServer(t *testing.T, code websocket.StatusCode, reason string) *testServer {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n == 1 {
+func closingServer(t *testing.T, code websocket.StatusCode, reason string) *resilientwstest.Server {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
 			c.Close(code, reason)
 			return
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	return srv
 }
 
 // droppingServer drops its first connection without a close frame (a plain
 // TCP close: the client reads EOF), and echoes on the next ones.
-func droppingServer(t *testing.T) *testServer {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n == 1 {
+func droppingServer(t *testing.T) *resilientwstest.Server {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
 			c.CloseNow()
 			return
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	return srv
 }
@@ -174,7 +174,7 @@ func TestErrorTextLostConnection(t *testing.T) {
 		}
 	})
 	t.Run("write timeout", func(t *testing.T) {
-		srv := newTestServer(t)
+		srv := newServer(t)
 		p := newFaultProxy(t, srv.Addr())
 		r := newRecorder(t)
 		c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithWriteTimeout(100*time.Millisecond),
@@ -195,8 +195,8 @@ func TestErrorTextLostConnection(t *testing.T) {
 		p.Pass()
 	})
 	t.Run("read limit", func(t *testing.T) {
-		srv := newTestServer(t)
-		srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
+		srv := newServer(t)
+		srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 			c.Write(ctx, websocket.MessageBinary, make([]byte, 2000))
 			c.Read(ctx)
 		})
@@ -247,7 +247,7 @@ func TestErrorTextGivingUp(t *testing.T) {
 }
 
 func TestErrorTextMessageTooLarge(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())
 	if err := c.Start(); err != nil {
@@ -261,7 +261,7 @@ func TestErrorTextMessageTooLarge(t *testing.T) {
 }
 
 func TestErrorTextInsideCallbacks(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	type result struct {
 		flush, send error
 		open        OpenEvent
@@ -300,7 +300,6 @@ func TestErrorTextInsideCallbacks(t *testing.T) {
 	if !errors.Is(res.flush, ErrInCallback) || !errors.Is(res.send, ErrInCallback) || !errors.Is(res.send, ErrQueueFull) {
 		t.Errorf("Flush = %v, Send = %v: want ErrInCallback (and ErrQueueFull)", res.flush, res.send)
 	}
-	srv.WaitFor("the connection", wait, func(s *testServer) bool { return len(s.conns) == 1 })
 	srv.DropAll()
 	r.waitKind("close", 1, wait)
 	err := res.open.Send(context.Background(), Text, []byte("late"))

@@ -87,7 +87,7 @@ func TestFifoReclaimsPoppedSlots(t *testing.T) {
 	}
 }
 
-func TestRoomWakesEveryWaiterOnce(t *testing.T) {
+func TestFifoRoomWakesEveryWaiterOnce(t *testing.T) {
 	var r room
 	if r.waiting() {
 		t.Fatal("a new room has waiters")

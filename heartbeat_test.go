@@ -1,170 +1,126 @@
 package resilientws
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"sync"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
-// pongMode is how a pingPeer answers pings; each is allowed by RFC 6455
-// §5.5.2-5.5.3.
-type pongMode int
-
-const (
-	// pongLatest answers, after a delay, only the most recent of the pings
-	// received meanwhile.
-	pongLatest pongMode = iota
-	// pongUnsolicited answers no ping but sends an empty pong every delay (a
-	// unidirectional heartbeat).
-	pongUnsolicited
-)
-
-// pingPeer is a WebSocket server written from the RFC, byte by byte, so that
-// it can answer pings as coder/websocket never would. It counts the data
-// messages and the pings it receives, and answers a close frame.
-type pingPeer struct {
-	url      string
-	messages atomic.Int64
-	pings    atomic.Int64
-}
-
-func newPingPeer(t *testing.T, mode pongMode, delay time.Duration) *pingPeer {
-	p := &pingPeer{}
-	p.url = hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		track(conn)
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		if brw.Flush() != nil {
-			return
-		}
-		p.serve(conn, brw.Reader, mode, delay)
-	})
-	return p
-}
-
-// serve reads the client's frames until the connection ends.
-func (p *pingPeer) serve(conn net.Conn, r *bufio.Reader, mode pongMode, delay time.Duration) {
-	var (
-		wmu    sync.Mutex
-		mu     sync.Mutex // guards latest and timer
-		latest []byte
-		timer  *time.Timer
-		wg     sync.WaitGroup
-		done   = make(chan struct{})
-	)
-	write := func(op byte, payload []byte) {
-		wmu.Lock()
-		defer wmu.Unlock()
-		conn.Write(append([]byte{0x80 | op, byte(len(payload))}, payload...))
+func TestHeartbeatDetectsAHalfOpenPeer(t *testing.T) {
+	srv := newServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	const interval, timeout = 30 * time.Millisecond, 30 * time.Millisecond
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(interval, timeout))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
 	}
-	defer func() {
-		close(done)
-		mu.Lock()
-		if timer != nil && timer.Stop() {
-			wg.Done()
+	r.waitKind("open", 1, wait)
+	waitUntil(t, "a pong", wait, func() bool { return c.Stats().LastRTT > 0 })
+	p.Blackhole()
+	start := time.Now()
+	e := r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
+	detected := e.at.Sub(start)
+	cl := r.waitKind("close", 1, wait).close
+	if cl.Code != websocket.StatusAbnormalClosure || !cl.Reconnect || !errors.Is(cl.Err, ErrHeartbeatTimeout) {
+		t.Fatalf("close event %+v", cl)
+	}
+	// The bound is interval + timeout; allow generous scheduling slack on a
+	// shared machine, but far less than any TCP-level detection.
+	if detected > 20*(interval+timeout) {
+		t.Fatalf("half-open link detected after %s, bound %s", detected, interval+timeout)
+	}
+	t.Logf("half-open link detected after %s (interval %s + timeout %s)", detected, interval, timeout)
+	p.Pass()
+	r.waitKind("open", 2, wait)
+}
+
+// Writes that come and go while a ping waits must not excuse a late pong:
+// a busy sender talking to a peer that stopped answering is still caught.
+func TestHeartbeatBusySenderStillDetectsADeadPeer(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 40*time.Millisecond))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() { // a steady stream of small messages
+		defer close(sent)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				c.SendText(context.Background(), strconv.Itoa(i))
+			}
 		}
-		mu.Unlock()
-		wg.Wait()
 	}()
-	if mode == pongUnsolicited {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(delay)
-			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-					write(0xA, nil)
-				}
-			}
-		}()
-	}
-	for {
-		op, fin, payload, err := readClientFrame(r)
-		if err != nil {
-			return
-		}
-		switch op {
-		case 0x0, 0x1, 0x2:
-			if fin {
-				p.messages.Add(1)
-			}
-		case 0x9:
-			p.pings.Add(1)
-			if mode != pongLatest {
-				continue
-			}
-			mu.Lock()
-			latest = payload
-			if timer == nil {
-				wg.Add(1)
-				timer = time.AfterFunc(delay, func() {
-					defer wg.Done()
-					mu.Lock()
-					pong := latest
-					timer = nil
-					mu.Unlock()
-					write(0xA, pong)
-				})
-			}
-			mu.Unlock()
-		case 0x8:
-			write(0x8, payload[:min(len(payload), 2)])
-			return
-		}
-	}
+	srv.StopPongs()
+	r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
+	close(stop)
+	<-sent
 }
 
-// readClientFrame reads one masked client frame and unmasks its payload.
-func readClientFrame(r *bufio.Reader) (op byte, fin bool, payload []byte, err error) {
-	var h [2]byte
-	if _, err = io.ReadFull(r, h[:]); err != nil {
-		return 0, false, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var ext [2]byte
-		_, err = io.ReadFull(r, ext[:])
-		n = uint64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		_, err = io.ReadFull(r, ext[:])
-		n = binary.BigEndian.Uint64(ext[:])
-	}
-	var mask [4]byte
-	if err == nil && h[1]&0x80 != 0 {
-		_, err = io.ReadFull(r, mask[:])
-	}
+func TestHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
+	srv := newServer(t)
+	const burst = 3 * maxPendingMessages
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		for i := range burst {
+			if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
+				return
+			}
+		}
+		c.Read(ctx) // hold the connection open; answers pings meanwhile
+	})
+	slowHandlerSurvives(t, srv.URL(), burst, WithHeartbeat(10*time.Millisecond, 20*time.Millisecond))
+}
+
+// slowHandlerSurvives receives burst messages from url through an OnMessage
+// that takes a millisecond each (far past the backlog, so the reader stalls
+// for many heartbeat timeouts) and checks that the heartbeat never took that
+// for a dead peer: no error, one connection.
+func slowHandlerSurvives(t *testing.T, url string, burst int, heartbeat Option) {
+	t.Helper()
+	var errs []error
+	done := make(chan struct{})
+	got := 0
+	c, err := New(url, fastBackoff(), heartbeat,
+		OnMessage(func(Message) {
+			time.Sleep(time.Millisecond) // the slow handler under test, not synchronisation
+			if got++; got == burst {
+				close(done)
+			}
+		}),
+		OnError(func(err error) { errs = append(errs, err) }))
 	if err != nil {
-		return 0, false, nil, err
+		t.Fatal(err)
 	}
-	payload = make([]byte, n)
-	if _, err = io.ReadFull(r, payload); err != nil {
-		return 0, false, nil, err
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
 	}
-	for i := range payload {
-		payload[i] ^= mask[i%4]
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("burst not delivered")
 	}
-	return h[0] & 0x0f, h[0]&0x80 != 0, payload, nil
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 0 || c.Stats().Connects != 1 {
+		t.Fatalf("a slow handler was taken for a dead peer: errors %v, connects %d", errs, c.Stats().Connects)
+	}
 }
 
 // A peer that answers only the latest of several pending pings (RFC 6455
@@ -254,7 +210,7 @@ func TestHeartbeatNoPongAtAllIsATimeout(t *testing.T) {
 
 // A user's OnPongReceived still sees every pong.
 func TestHeartbeatKeepsTheUsersOnPongReceived(t *testing.T) {
-	srv := newTestServer(t)
+	srv := newServer(t)
 	var pongs atomic.Int64
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(10*time.Millisecond, time.Second),
@@ -291,4 +247,121 @@ func TestHeartbeatUnsolicitedPongsDoNotConfirmAFullLog(t *testing.T) {
 			t.Fatalf("drop %q: %v, want ErrUnconfirmed", d.msg.Data, d.err)
 		}
 	}
+}
+
+// appPingServer answers {"request":"ping"} with {"response":"pong"} while
+// answering is on, and echoes everything else.
+func appPingServer(t *testing.T, answering *atomic.Bool) *resilientwstest.Server {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if string(data) == `{"request":"ping"}` {
+				if answering.Load() {
+					c.Write(ctx, websocket.MessageText, []byte(`{"response":"pong"}`))
+				}
+				continue
+			}
+			c.Write(ctx, typ, data)
+		}
+	})
+	return srv
+}
+
+func isAppPong(m Message) bool { return string(m.Data) == `{"response":"pong"}` }
+
+var appPing = Message{Type: Text, Data: []byte(`{"request":"ping"}`)}
+
+func TestHeartbeatAppFiltersPongsAndDetectsSilence(t *testing.T) {
+	var answering atomic.Bool
+	answering.Store(true)
+	srv := appPingServer(t, &answering)
+	r := newRecorder(t)
+	const interval, timeout = 20 * time.Millisecond, 40 * time.Millisecond
+	c := r.newClient(srv.URL(), fastBackoff(), WithAppHeartbeat(interval, timeout, appPing, isAppPong))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	waitUntil(t, "an app pong", wait, func() bool { return c.Stats().LastRTT > 0 })
+	c.SendText(context.Background(), "data")
+	r.waitMessages(1, wait)
+	for _, m := range r.of("message") {
+		if isAppPong(m.msg) {
+			t.Fatal("an app pong reached OnMessage")
+		}
+	}
+	answering.Store(false)
+	start := time.Now()
+	e := r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
+	if d := e.at.Sub(start); d > 20*(interval+timeout) {
+		t.Fatalf("silence detected after %s, bound %s", d, interval+timeout)
+	}
+	if cl := r.waitKind("close", 1, wait).close; cl.Code != websocket.StatusAbnormalClosure || !cl.Reconnect {
+		t.Fatalf("close event %+v", cl)
+	}
+	answering.Store(true)
+	r.waitKind("open", 2, wait)
+}
+
+func TestHeartbeatAppSlowHandlerIsNotADeadPeer(t *testing.T) {
+	var answering atomic.Bool
+	answering.Store(true)
+	srv := appPingServer(t, &answering)
+	const burst = 3 * maxPendingMessages
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		go func() {
+			for i := range burst {
+				if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
+					return
+				}
+			}
+		}()
+		for {
+			_, data, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if string(data) == `{"request":"ping"}` {
+				c.Write(ctx, websocket.MessageText, []byte(`{"response":"pong"}`))
+			}
+		}
+	})
+	slowHandlerSurvives(t, srv.URL(), burst, WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
+}
+
+func TestHeartbeatAnyMessageAsPong(t *testing.T) {
+	srv := newServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		// A busy feed that never answers the app ping.
+		for i := 0; ; i++ {
+			if c.Write(ctx, websocket.MessageText, []byte(strconv.Itoa(i))) != nil {
+				return
+			}
+			t := time.NewTimer(2 * time.Millisecond) // the feed's pace, not synchronisation
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	})
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithAnyMessageAsPong(),
+		WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitMessages(100, wait)
+	if errs := r.of("error"); len(errs) != 0 {
+		t.Fatalf("a busy feed was taken for a dead one: %v", errs)
+	}
+	p.Blackhole() // now the feed goes silent too
+	r.wait("a heartbeat timeout", wait, func(e rec) bool { return e.kind == "error" && errors.Is(e.err, ErrHeartbeatTimeout) })
+	p.Pass()
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/coder/websocket"
 )
 
-func TestNewRejectsBadInput(t *testing.T) {
+func TestOptionsNewRejectsBadInput(t *testing.T) {
 	const ok = "ws://127.0.0.1:1/feed"
 	var nilOpt Option
 	var typedNil optionFunc
@@ -71,7 +71,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestNewAcceptsValidInput(t *testing.T) {
+func TestOptionsNewAcceptsValidInput(t *testing.T) {
 	for _, u := range []string{"ws://h/x", "wss://h:443/x?q=1", "http://127.0.0.1:8080", "HTTPS://h"} {
 		if _, err := New(u); err != nil {
 			t.Errorf("New(%q): %v", u, err)
@@ -91,7 +91,7 @@ func TestNewAcceptsValidInput(t *testing.T) {
 	}
 }
 
-func TestDefaults(t *testing.T) {
+func TestOptionsDefaults(t *testing.T) {
 	o := defaultOptions()
 	if o.heartbeatInterval != 30*time.Second || o.heartbeatTimeout != 5*time.Second ||
 		o.dialTimeout != 10*time.Second || o.readLimit != 1<<20 || o.writeTimeout != 10*time.Second ||
@@ -101,22 +101,8 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-func TestStateAndOverflowStrings(t *testing.T) {
-	for s, want := range map[State]string{StateConnecting: "CONNECTING", StateOpen: "OPEN", StateClosing: "CLOSING", StateClosed: "CLOSED", 9: "State(9)"} {
-		if s.String() != want {
-			t.Errorf("%d.String() = %q", int(s), s.String())
-		}
-	}
-	if StateConnecting != 0 || StateOpen != 1 || StateClosing != 2 || StateClosed != 3 {
-		t.Fatal("states must carry the browser's readyState values")
-	}
-	if OverflowDropOldest.String() != "OverflowDropOldest" || Overflow(9).String() != "Overflow(9)" {
-		t.Fatal("Overflow.String")
-	}
-}
-
-func TestLoggerOnlyWhenGiven(t *testing.T) {
-	srv := newTestServer(t)
+func TestOptionsLoggerOnlyWhenGiven(t *testing.T) {
+	srv := newServer(t)
 	var buf safeBuffer
 	c, err := New(srv.URL(), fastBackoff(), WithLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {

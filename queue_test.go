@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -14,10 +15,9 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
-)
 
-// An unstarted client's queue: nothing writes it, so its limits are easy to
-// observe.
+	"github.com/resilientws/resilientws/resilientwstest"
+)
 
 func TestQueueRejectWhenFull(t *testing.T) {
 	r := newRecorder(t)
@@ -77,54 +77,36 @@ func TestQueueDropOldest(t *testing.T) {
 }
 
 func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
-	c, err := New("ws://127.0.0.1:1/", WithQueue(1, 10, OverflowBlock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SendText(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := c.SendText(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("blocked Send = %v, want the ctx's deadline", err)
-	}
-	// Close wakes a blocked sender with ErrClosed.
-	blocked := make(chan error, 1)
-	go func() { blocked <- c.SendText(context.Background(), "c") }()
-	waitUntil(t, "the sender to wait for room", wait, func() bool {
-		c.queue.mu.Lock()
-		defer c.queue.mu.Unlock()
-		return c.queue.room.waiting()
-	})
-	c.Close()
-	if err := <-blocked; !errors.Is(err, ErrClosed) {
-		t.Fatalf("blocked Send after Close = %v", err)
-	}
-}
-
-func TestQueueBlockResumesWhenWritten(t *testing.T) {
-	srv := newTestServer(t)
-	c, err := New(srv.URL(), WithQueue(1, 10, OverflowBlock), fastBackoff())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+	inBubble(t, func(t *testing.T) {
+		c, err := New("ws://127.0.0.1:1/", WithQueue(1, 10, OverflowBlock))
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if got := serverText(srv.WaitReceived(20, wait)); !equal(got, numbered(20)) {
-		t.Fatalf("server got %v", got)
-	}
+		defer c.Close()
+		if err := c.SendText(context.Background(), "a"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := c.SendText(ctx, "b"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("blocked Send = %v, want the ctx's deadline", err)
+		}
+		// Close wakes a blocked sender with ErrClosed.
+		blocked := make(chan error, 1)
+		go func() { blocked <- c.SendText(context.Background(), "c") }()
+		waitUntil(t, "the sender to wait for room", wait, func() bool {
+			c.queue.mu.Lock()
+			defer c.queue.mu.Unlock()
+			return c.queue.room.waiting()
+		})
+		c.Close()
+		if err := <-blocked; !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Send after Close = %v", err)
+		}
+	})
 }
 
-func TestFlushReportsDrops(t *testing.T) {
+func TestQueueFlushReportsDrops(t *testing.T) {
 	c, err := New("ws://127.0.0.1:1/", fastBackoff())
 	if err != nil {
 		t.Fatal(err)
@@ -148,102 +130,341 @@ func TestFlushReportsDrops(t *testing.T) {
 	}
 }
 
-func TestOpenEventSendGoesAheadOfTheQueue(t *testing.T) {
-	srv := newTestServer(t)
-	var sendErr error
-	c, err := New(srv.URL(), fastBackoff(), OnOpen(func(e OpenEvent) {
-		sendErr = e.Send(context.Background(), Text, []byte("auth "+strconv.Itoa(e.Connection)))
-	}))
+func TestQueueFlushReportsAnExpiredMessage(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		c, err := New("ws://127.0.0.1:1/", fastBackoff())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SendText(context.Background(), "x", WithTTL(10*time.Millisecond))
+		if err := c.Flush(context.Background()); !errors.Is(err, ErrExpired) {
+			t.Fatalf("Flush = %v, want the expiry reported", err)
+		}
+	})
+}
+
+func TestQueueWithoutQueueAfterCloseIsErrClosed(t *testing.T) {
+	c, _ := New("ws://127.0.0.1:1/")
+	c.Close()
+	if err := c.SendText(context.Background(), "x", WithoutQueue()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send = %v, want ErrClosed", err)
+	}
+}
+
+func TestQueueTTLStatsNeverCountAnExpiredMessage(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/")
+		for _, s := range []string{"A", "B"} {
+			if err := c.SendText(context.Background(), s, WithTTL(10*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.SendText(context.Background(), "C"); err != nil {
+			t.Fatal(err)
+		}
+		expiry := time.Now().Add(10 * time.Millisecond)
+		waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
+		st := c.Stats()
+		if st.Queued != 1 || st.BufferedAmount != 1 || st.DroppedExpired != 2 || st.Dropped != 2 {
+			t.Fatalf("after both TTLs: Queued=%d BufferedAmount=%d DroppedExpired=%d Dropped=%d, want 1, 1, 2, 2",
+				st.Queued, st.BufferedAmount, st.DroppedExpired, st.Dropped)
+		}
+		if n := c.BufferedAmount(); n != 1 {
+			t.Fatalf("BufferedAmount = %d, want 1", n)
+		}
+		c.Close()
+		var got []string
+		for _, d := range r.of("drop") {
+			got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+		}
+		if want := "A:expired B:expired C:closed"; strings.Join(got, " ") != want {
+			t.Fatalf("drops %v, want %s", got, want)
+		}
+	})
+}
+
+// One Stats snapshot is consistent with itself: a message is either queued
+// or counted as dropped, never neither, whichever moment the snapshot hits.
+func TestQueueTTLStatsSnapshotIsConsistent(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SendText(context.Background(), "queued 1")
-	c.SendText(context.Background(), "queued 2")
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	got := serverText(srv.WaitReceived(3, wait))
-	if want := []string{"auth 1", "queued 1", "queued 2"}; !equal(got, want) {
-		t.Fatalf("server got %v, want %v", got, want)
-	}
-	if err := c.Close(); err != nil || sendErr != nil {
-		t.Fatalf("Close %v, OpenEvent.Send %v", err, sendErr)
-	}
-}
-
-func TestShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
-	srv := newTestServer(t)
-	closed := make(chan websocket.StatusCode, 1)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		for {
-			_, data, err := c.Read(ctx)
-			if err != nil {
-				closed <- websocket.CloseStatus(err)
-				return
-			}
-			srv.record(Message{Type: Text, Data: data})
-		}
-	})
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	for i := range 200 {
-		c.SendText(context.Background(), strconv.Itoa(i))
-	}
-	if err := c.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if got := serverText(srv.Received()); !equal(got, numbered(200)) {
-		t.Fatalf("server got %d messages before the close", len(got))
-	}
-	if code := <-closed; code != websocket.StatusNormalClosure {
-		t.Fatalf("server saw close %d, want 1000", code)
-	}
-}
-
-func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
-	srv := newTestServer(t)
-	p := newFaultProxy(t, srv.Addr())
-	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitKind("open", 1, wait)
-	p.Stall()
-	big := make([]byte, 8<<20) // more than the socket buffers hold
-	for range 3 {
-		if err := c.Send(context.Background(), Binary, big); err != nil {
+	const n = 200
+	for i := range n {
+		if err := c.SendText(context.Background(), strconv.Itoa(i), WithTTL(time.Duration(1+i%20)*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err := c.Shutdown(ctx)
-	took := time.Since(start)
-	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "abandoned") {
-		t.Fatalf("Shutdown = %v, want abandoned messages", err)
+	for {
+		st := c.Stats()
+		if st.Queued+int(st.DroppedExpired) != n {
+			t.Fatalf("snapshot: Queued=%d + DroppedExpired=%d != %d sent", st.Queued, st.DroppedExpired, n)
+		}
+		if st.Queued == 0 {
+			return
+		}
 	}
-	if took > 5*time.Second {
-		t.Fatalf("Shutdown took %s on a stalled link", took)
-	}
-	drops := r.of("drop")
-	if len(drops) == 0 || !errors.Is(drops[0].err, ErrClosed) {
-		t.Fatalf("drops %v", drops)
-	}
-	if cl := r.of("close"); len(cl) != 1 || cl[0].close.Reconnect {
-		t.Fatalf("close events %v", cl)
-	}
-	t.Logf("Shutdown on a stalled link took %s, abandoned %d", took, len(drops))
 }
 
-func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
-	srv := newTestServer(t)
+func TestQueueTTLExpiresWhileNothingIsWritten(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
+		r := newRecorder(t)
+		c := r.newClient("ws://127.0.0.1:1/", fastBackoff())
+		if err := c.SendText(context.Background(), "soon stale", WithTTL(20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendText(context.Background(), "kept"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		// Flush covers both: it ends on the ctx, but the TTL drop happens first.
+		if err := c.Flush(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Flush = %v", err)
+		}
+		if st := c.Stats(); st.Queued != 1 || st.BufferedAmount != 4 || st.DroppedExpired != 1 {
+			t.Fatalf("stats %+v: the expired message still counts", st)
+		}
+		if err := c.Close(); err == nil || !strings.Contains(err.Error(), "1 queued message(s) abandoned") {
+			t.Fatalf("Close = %v", err)
+		}
+		var reasons []string
+		for _, d := range r.of("drop") {
+			reasons = append(reasons, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
+		}
+		if fmt.Sprint(reasons) != "[soon stale:expired kept:closed]" {
+			t.Fatalf("drops %v", reasons)
+		}
+	})
+}
+
+// A started client's queue: written in order, across reconnects, within
+// its limits.
+
+func TestQueueBlockResumesWhenWritten(t *testing.T) {
+	srv := newServer(t)
+	c, err := New(srv.URL(), WithQueue(1, 10, OverflowBlock), fastBackoff())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := serverText(waitReceived(t, srv, 20)); !equal(got, numbered(20)) {
+		t.Fatalf("server got %v", got)
+	}
+}
+
+func TestQueueSendBeforeStartArrivesInOrder(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	for i := range 100 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.BufferedAmount(); got != 190 {
+		t.Fatalf("BufferedAmount before Start = %d, want 190", got)
+	}
+	if c.State() != StateConnecting {
+		t.Fatalf("state before Start = %s", c.State())
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if c.BufferedAmount() != 0 {
+		t.Fatalf("BufferedAmount after Flush = %d", c.BufferedAmount())
+	}
+	got := serverText(waitReceived(t, srv, 100))
+	if !equal(got, numbered(100)) {
+		t.Fatalf("server received %v", got)
+	}
+}
+
+func TestQueueSurvivesAnOutageAndDeliversOnceInOrder(t *testing.T) {
+	srv := newServer(t)
+	p := newFaultProxy(t, srv.Addr())
+	r := newRecorder(t)
+	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	for i := range 10 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReceived(t, srv, 10)
+	waitUntil(t, "the pong that confirms them", wait, func() bool { n, _, _ := c.unconfirmed.pending(); return n == 0 && c.unconfirmed.mark() > 0 })
+
+	p.Refuse()   // new dials are refused...
+	p.ResetAll() // ...and live connections drop
+	r.waitKind("close", 1, wait)
+	r.waitKind("error", 2, wait) // the lost connection, then at least one refused dial
+	if c.State() != StateConnecting {
+		t.Fatalf("state during the outage = %s", c.State())
+	}
+	for i := 10; i < 50; i++ {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Stats().Queued != 40 {
+		t.Fatalf("queued during the outage = %d, want 40", c.Stats().Queued)
+	}
+	if err := p.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 2, wait)
+	got := serverText(waitReceived(t, srv, 50))
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !equal(got, numbered(50)) {
+		t.Fatalf("server received %v, want 0..49 once each, in order", got)
+	}
+	if st := c.Stats(); st.Connects != 2 || st.Reconnects != 1 || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	cl := r.of("close")[0].close
+	if !cl.Reconnect || cl.Code != websocket.StatusAbnormalClosure || cl.Err == nil {
+		t.Fatalf("close event %+v, want 1006 with reconnect", cl)
+	}
+}
+
+func TestQueueBlockingSendFromACallbackFailsFast(t *testing.T) {
+	srv := newServer(t)
+	res := make(chan error, 1)
+	var c *Client
+	c, err := New(srv.URL(), fastBackoff(), WithQueue(1, 1<<20, OverflowBlock),
+		OnOpen(func(OpenEvent) {
+			// The queue drains only after OnOpen returns: waiting here would
+			// never end.
+			c.SendText(context.Background(), "a")
+			res <- c.SendText(context.Background(), "b")
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Start()
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrQueueFull) || !errors.Is(err, ErrInCallback) {
+			t.Fatalf("Send = %v, want ErrQueueFull and ErrInCallback", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Send blocked inside a callback")
+	}
+}
+
+func TestQueueSendTTLAndWithoutQueue(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.SendText(context.Background(), "now or never", WithoutQueue()); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("WithoutQueue before Start = %v", err)
+	}
+	if err := c.SendText(context.Background(), "stale", WithTTL(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendText(context.Background(), "fresh", WithTTL(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendText(context.Background(), "x", WithTTL(-1)); err == nil {
+		t.Fatal("a negative TTL was accepted")
+	}
+	if err := c.SendText(context.Background(), "x", nil); err == nil {
+		t.Fatal("a nil send option was accepted")
+	}
+	expiry := time.Now().Add(time.Millisecond)
+	waitUntil(t, "the TTL to pass", wait, func() bool { return time.Now().After(expiry) })
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"fresh"}) {
+		t.Fatalf("server got %v", got)
+	}
+	d := r.waitKind("drop", 1, wait)
+	if string(d.msg.Data) != "stale" || !errors.Is(d.err, ErrExpired) {
+		t.Fatalf("drop %v", d)
+	}
+	if err := c.SendText(context.Background(), "live", WithoutQueue()); err != nil {
+		t.Fatalf("WithoutQueue while OPEN = %v", err)
+	}
+	waitReceived(t, srv, 2)
+	if st := c.Stats(); st.DroppedExpired != 1 || st.Dropped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Expired messages never reach the socket, however many expire together and
+// wherever they sit; each is reported once, oldest first, and Stats stops
+// counting them as soon as any call notices.
+func TestQueueTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
+	srv := newServer(t)
+	release := make(chan struct{})
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithDialHook(func(ctx context.Context, attempt int) (string, http.Header, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "", nil, nil
+	}))
+	for _, s := range []string{"A", "B"} {
+		if err := c.SendText(context.Background(), s, WithTTL(20*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SendText(context.Background(), "C"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	expiry := time.Now().Add(20 * time.Millisecond)
+	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
+	close(release)
+	if got := serverText(waitReceived(t, srv, 1)); !equal(got, []string{"C"}) {
+		t.Fatalf("server got %v, want only C", got)
+	}
+	r.waitKind("drop", 2, wait)
+	var got []string
+	for _, d := range r.of("drop") {
+		if !errors.Is(d.err, ErrExpired) {
+			t.Fatalf("drop of %q: %v, want ErrExpired", d.msg.Data, d.err)
+		}
+		got = append(got, string(d.msg.Data))
+	}
+	if !equal(got, []string{"A", "B"}) {
+		t.Fatalf("expired drops %v, want [A B]", got)
+	}
+	if got := serverText(srv.Messages()); !equal(got, []string{"C"}) {
+		t.Fatalf("server got %v, want only C", got)
+	}
+}
+
+func TestQueueDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
+	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 32<<20, OverflowDropOldest))
@@ -271,115 +492,12 @@ func TestDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 	p.Pass()
 }
 
-// Expired messages never reach the socket, however many expire together and
-// wherever they sit; each is reported once, oldest first, and Stats stops
-// counting them as soon as any call notices.
-func TestTTLExpiredMessagesAreNeverWrittenAndReportedInOrder(t *testing.T) {
-	srv := newTestServer(t)
-	release := make(chan struct{})
-	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithDialHook(func(ctx context.Context, attempt int) (string, http.Header, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return "", nil, nil
-	}))
-	for _, s := range []string{"A", "B"} {
-		if err := c.SendText(context.Background(), s, WithTTL(20*time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.SendText(context.Background(), "C"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	expiry := time.Now().Add(20 * time.Millisecond)
-	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
-	close(release)
-	if got := serverText(srv.WaitReceived(1, wait)); !equal(got, []string{"C"}) {
-		t.Fatalf("server got %v, want only C", got)
-	}
-	r.waitKind("drop", 2, wait)
-	var got []string
-	for _, d := range r.of("drop") {
-		if !errors.Is(d.err, ErrExpired) {
-			t.Fatalf("drop of %q: %v, want ErrExpired", d.msg.Data, d.err)
-		}
-		got = append(got, string(d.msg.Data))
-	}
-	if !equal(got, []string{"A", "B"}) {
-		t.Fatalf("expired drops %v, want [A B]", got)
-	}
-	if got := serverText(srv.Received()); !equal(got, []string{"C"}) {
-		t.Fatalf("server got %v, want only C", got)
-	}
-}
-
-func TestTTLStatsNeverCountAnExpiredMessage(t *testing.T) {
-	r := newRecorder(t)
-	c := r.newClient("ws://127.0.0.1:1/")
-	for _, s := range []string{"A", "B"} {
-		if err := c.SendText(context.Background(), s, WithTTL(10*time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := c.SendText(context.Background(), "C"); err != nil {
-		t.Fatal(err)
-	}
-	expiry := time.Now().Add(10 * time.Millisecond)
-	waitUntil(t, "the TTLs to pass", wait, func() bool { return time.Now().After(expiry) })
-	st := c.Stats()
-	if st.Queued != 1 || st.BufferedAmount != 1 || st.DroppedExpired != 2 || st.Dropped != 2 {
-		t.Fatalf("after both TTLs: Queued=%d BufferedAmount=%d DroppedExpired=%d Dropped=%d, want 1, 1, 2, 2",
-			st.Queued, st.BufferedAmount, st.DroppedExpired, st.Dropped)
-	}
-	if n := c.BufferedAmount(); n != 1 {
-		t.Fatalf("BufferedAmount = %d, want 1", n)
-	}
-	c.Close()
-	var got []string
-	for _, d := range r.of("drop") {
-		got = append(got, string(d.msg.Data)+":"+map[bool]string{true: "expired", false: "closed"}[errors.Is(d.err, ErrExpired)])
-	}
-	if want := "A:expired B:expired C:closed"; strings.Join(got, " ") != want {
-		t.Fatalf("drops %v, want %s", got, want)
-	}
-}
-
-// One Stats snapshot is consistent with itself: a message is either queued
-// or counted as dropped, never neither, whichever moment the snapshot hits.
-func TestTTLStatsSnapshotIsConsistent(t *testing.T) {
-	c, err := New("ws://127.0.0.1:1/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const n = 200
-	for i := range n {
-		if err := c.SendText(context.Background(), strconv.Itoa(i), WithTTL(time.Duration(1+i%20)*time.Millisecond)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for {
-		st := c.Stats()
-		if st.Queued+int(st.DroppedExpired) != n {
-			t.Fatalf("snapshot: Queued=%d + DroppedExpired=%d != %d sent", st.Queued, st.DroppedExpired, n)
-		}
-		if st.Queued == 0 {
-			return
-		}
-	}
-}
-
 // A sender that never has more than the queue's limits outstanding (sent
 // and not yet answered by the server) never gets ErrQueueFull on a healthy
 // connection: a message handed to the socket no longer counts.
 func TestQueueLimitsCountOnlyWhatIsNotYetWritten(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 		for { // a short answer to each message, as soon as it is read
 			if _, _, err := c.Read(ctx); err != nil {
 				return

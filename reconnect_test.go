@@ -16,13 +16,15 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
+
+	"github.com/resilientws/resilientws/resilientwstest"
 )
 
 func closeErr(code websocket.StatusCode) error {
 	return fmt.Errorf("wrapped: %w", websocket.CloseError{Code: code, Reason: "r"})
 }
 
-func TestDefaultReconnectPolicy(t *testing.T) {
+func TestReconnectDefaultPolicy(t *testing.T) {
 	cases := []struct {
 		name  string
 		cause error
@@ -65,7 +67,7 @@ func TestDefaultReconnectPolicy(t *testing.T) {
 	}
 }
 
-func TestDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
+func TestReconnectDefaultBackoffNeverStopsAndStaysUnderTheCap(t *testing.T) {
 	r := newReconnector(DefaultBackoff())
 	var first time.Duration
 	for i := range 10000 {
@@ -100,7 +102,7 @@ type fakeClock struct{ t time.Time }
 
 func (c fakeClock) Now() time.Time { return c.t }
 
-func TestDelayFloors(t *testing.T) {
+func TestReconnectDelayFloors(t *testing.T) {
 	r := newReconnector(backoff.NewConstantBackOff(time.Millisecond))
 	cases := []struct {
 		cause error
@@ -128,7 +130,7 @@ func TestDelayFloors(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
+func TestReconnectParseRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	cases := map[string]time.Duration{
 		"":                              0,
@@ -150,15 +152,128 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestHandshakeErrorMessage(t *testing.T) {
-	inner := errors.New("dial failed")
-	e := &HandshakeError{StatusCode: http.StatusServiceUnavailable, RetryAfter: 2 * time.Second, Err: inner}
-	if !errors.Is(e, inner) {
-		t.Fatal("HandshakeError does not unwrap")
+func TestReconnectRetryAfterSetsTheLeastWait(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "1")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
 	}
-	if got, want := e.Error(), "resilientws: handshake rejected: server answered 503 Service Unavailable (retry after 2s)"; got != want {
-		t.Fatalf("Error() = %q", got)
+	e := r.waitKind("error", 1, wait)
+	var he *HandshakeError
+	if !errors.As(e.err, &he) || he.StatusCode != 503 || he.RetryAfter != time.Second {
+		t.Fatalf("error %v, want 503 with RetryAfter 1s", e.err)
 	}
+	srv.Accept()
+	rc := r.waitKind("reconnecting", 1, wait)
+	if rc.rec.Delay != time.Second || rc.rec.Attempt != 1 || rc.at.Sub(e.at) < 900*time.Millisecond {
+		t.Fatalf("reconnecting %+v after %s, want a 1s wait", rc.rec, rc.at.Sub(e.at))
+	}
+	r.waitKind("open", 1, wait)
+}
+
+func TestReconnectOnServerCloseCodes(t *testing.T) {
+	cases := []struct {
+		code      websocket.StatusCode
+		reconnect bool
+	}{
+		{websocket.StatusNormalClosure, true},
+		{websocket.StatusGoingAway, true},
+		{websocket.StatusInternalError, true},
+		{websocket.StatusServiceRestart, true},
+		{4000, true},
+		{4999, true},
+		{websocket.StatusProtocolError, false},
+		{websocket.StatusUnsupportedData, false},
+		{websocket.StatusInvalidFramePayloadData, false},
+		{websocket.StatusPolicyViolation, false},
+		{websocket.StatusMessageTooBig, false},
+		{websocket.StatusMandatoryExtension, false},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(int(tc.code)), func(t *testing.T) {
+			srv := newServer(t)
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+				if c.Number() == 1 {
+					c.Close(tc.code, "bye")
+					return
+				}
+				c.Echo(ctx)
+			})
+			r := newRecorder(t)
+			c := r.newClient(srv.URL(), fastBackoff())
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cl := r.waitKind("close", 1, wait).close
+			if cl.Code != tc.code || cl.Reason != "bye" || cl.Reconnect != tc.reconnect {
+				t.Fatalf("close event %+v, want code %d reconnect %v", cl, tc.code, tc.reconnect)
+			}
+			if len(r.of("error")) != 0 {
+				t.Fatalf("a clean close frame was reported through OnError: %v", r.of("error"))
+			}
+			if tc.reconnect {
+				r.waitKind("open", 2, wait)
+				return
+			}
+			<-c.Done()
+			if websocket.CloseStatus(c.Err()) != tc.code {
+				t.Fatalf("Err() = %v, want close status %d", c.Err(), tc.code)
+			}
+		})
+	}
+}
+
+// TestReconnectPolicyNeverSeesTheUsersClose checks that the reconnect policy is asked
+// about a lost connection, and not about the user's own Close.
+func TestReconnectPolicyNeverSeesTheUsersClose(t *testing.T) {
+	srv := newServer(t)
+	var mu sync.Mutex
+	var asked []error
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), fastBackoff(), WithReconnectPolicy(func(cause error) bool {
+		mu.Lock()
+		asked = append(asked, cause)
+		mu.Unlock()
+		return true
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	srv.DropAll()
+	r.waitKind("open", 2, wait)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 {
+		t.Fatalf("the policy was asked %d times (%v), want once, for the drop", len(asked), asked)
+	}
+}
+
+type panickyBackoff struct{}
+
+func (panickyBackoff) NextBackOff() time.Duration { panic("backoff boom") }
+func (panickyBackoff) Reset()                     {}
+
+func TestReconnectPanickingPolicyAndBackoffAreReported(t *testing.T) {
+	srv := newServer(t)
+	srv.Refuse(http.StatusServiceUnavailable, "")
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(),
+		WithReconnectPolicy(func(error) bool { panic("policy boom") }),
+		WithBackoff(func() backoff.BackOff { return panickyBackoff{} }))
+	c.Start()
+	var pe *PanicError
+	r.wait("the policy's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithReconnectPolicy" })
+	r.wait("the backoff's panic", wait, func(e rec) bool { return errors.As(e.err, &pe) && pe.Callback == "WithBackoff" })
+	if c.State() != StateConnecting {
+		t.Fatalf("state %s: the client should go on", c.State())
+	}
+	c.Close()
 }
 
 // logBuffer collects a client's log lines; the supervisor writes, the test
@@ -187,9 +302,9 @@ func (b *logBuffer) logger() *slog.Logger {
 // The backoff keeps growing across connections that do not last
 // WithStableAfter, while Attempt starts over at each open: the events and
 // the logs say so.
-func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(context.Context, *websocket.Conn, int) {}) // accept, then drop at once
+func TestReconnectFlappingServerCannotCauseATightLoop(t *testing.T) {
+	srv := newServer(t)
+	srv.SetHandler(func(context.Context, *resilientwstest.Conn) {}) // accept, then drop at once
 	r := newRecorder(t)
 	var logs logBuffer
 	c := r.newClient(srv.URL(), WithLogger(logs.logger()), WithBackoff(func() backoff.BackOff {
@@ -225,13 +340,13 @@ func TestFlappingServerCannotCauseATightLoop(t *testing.T) {
 	}
 }
 
-func TestBackoffResetAfterAStableConnection(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n <= 3 {
+func TestReconnectBackoffResetAfterAStableConnection(t *testing.T) {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() <= 3 {
 			return // drop at once
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithStableAfter(0), WithBackoff(func() backoff.BackOff {
@@ -249,8 +364,8 @@ func TestBackoffResetAfterAStableConnection(t *testing.T) {
 	}
 }
 
-func TestBackoffStopEndsTheClient(t *testing.T) {
-	srv := newTestServer(t)
+func TestReconnectBackoffStopEndsTheClient(t *testing.T) {
+	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.WithMaxRetries(backoff.NewConstantBackOff(time.Millisecond), 2) }))
@@ -266,6 +381,46 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 	}
 }
 
+func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	cl := r.waitKind("close", 1, wait).close
+	if cl.Code != websocket.StatusNormalClosure || !cl.Reconnect || !errors.Is(cl.Err, ErrReconnectRequested) {
+		t.Fatalf("close event %+v", cl)
+	}
+	rc := r.waitKind("reconnecting", 1, wait).rec
+	if rc.Delay != 0 || !errors.Is(rc.Err, ErrReconnectRequested) {
+		t.Fatalf("reconnecting %+v, want no delay", rc)
+	}
+	r.waitKind("open", 2, wait)
+	if len(r.of("error")) != 0 {
+		t.Fatalf("a requested reconnect was reported as an error: %v", r.of("error"))
+	}
+
+	// Cut an hour-long backoff wait short.
+	srv.DropAll()
+	r.waitKind("close", 2, wait)
+	if err := c.Reconnect(); err != nil {
+		t.Fatal(err)
+	}
+	if rc := r.waitKind("reconnecting", 2, wait).rec; rc.Delay >= time.Hour {
+		t.Fatalf("reconnecting %+v: the wait was not cut short", rc)
+	}
+	r.waitKind("open", 3, wait)
+	c.Close()
+	if err := c.Reconnect(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Reconnect after Close = %v", err)
+	}
+}
+
 // A Reconnect that meets the server's stopping close must not hide it: the
 // server sends a message and closes with 1008 at once, and OnMessage of that
 // message calls Reconnect, so the request and the close reach the supervisor
@@ -274,8 +429,8 @@ func TestBackoffStopEndsTheClient(t *testing.T) {
 func TestReconnectDoesNotHideAStoppingClose(t *testing.T) {
 	for round := range 20 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			srv := newTestServer(t)
-			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, _ int) {
+			srv := newServer(t)
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
 				if c.Write(ctx, Text, []byte("bye")) == nil {
 					c.Close(websocket.StatusPolicyViolation, "banned")
 				}
@@ -313,9 +468,9 @@ func TestReconnectDoesNotHideAStoppingClose(t *testing.T) {
 // for room while Reconnect's close reads the frames behind it.
 func TestReconnectDoesNotHideAStoppingCloseBehindABacklog(t *testing.T) {
 	serverDone := make(chan struct{})
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n > 1 {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() > 1 {
 			return
 		}
 		defer close(serverDone)
@@ -363,10 +518,10 @@ func TestReconnectDoesNotHideAStoppingCloseBehindABacklog(t *testing.T) {
 func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
 	for round := range 10 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			srv := newTestServer(t)
-			srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-				if n > 1 {
-					srv.echo(ctx, c)
+			srv := newServer(t)
+			srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+				if c.Number() > 1 {
+					c.Echo(ctx)
 				} else if c.Write(ctx, Text, []byte("bye")) == nil {
 					c.Close(websocket.StatusTryAgainLater, "busy")
 				}
@@ -396,18 +551,18 @@ func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
 // Retry-After or the 1013 floor when longer than the backoff's delay, the
 // backoff otherwise, nothing for a Reconnect.
 func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
-	closeWith := func(code websocket.StatusCode) func(*testServer) {
-		return func(srv *testServer) {
-			srv.SetHandler(func(_ context.Context, c *websocket.Conn, _ int) { c.Close(code, "") })
+	closeWith := func(code websocket.StatusCode) func(*resilientwstest.Server) {
+		return func(srv *resilientwstest.Server) {
+			srv.SetHandler(func(_ context.Context, c *resilientwstest.Conn) { c.Close(code, "") })
 		}
 	}
-	refuse := func(srv *testServer) { srv.Refuse(http.StatusServiceUnavailable, "1") }
+	refuse := func(srv *resilientwstest.Server) { srv.Refuse(http.StatusServiceUnavailable, "1") }
 	constant := func(d time.Duration) Option {
 		return WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(d) })
 	}
 	cases := []struct {
 		name    string
-		server  func(*testServer)
+		server  func(*resilientwstest.Server)
 		backoff Option
 		delay   time.Duration
 		src     DelaySource
@@ -419,11 +574,11 @@ func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
 		{"1013", closeWith(websocket.StatusTryAgainLater), fastBackoff(), TryAgainLaterDelay, DelayTryAgainLater, 1,
 			`set_by="the server's 1013 (try again later) close"`},
 		{"backoff", closeWith(websocket.StatusGoingAway), constant(time.Hour), time.Hour, DelayBackoff, 1, `set_by="the backoff"`},
-		{"reconnect", func(*testServer) {}, fastBackoff(), 0, DelayNone, 0, `set_by="Reconnect was called"`},
+		{"reconnect", func(*resilientwstest.Server) {}, fastBackoff(), 0, DelayNone, 0, `set_by="Reconnect was called"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTestServer(t)
+			srv := newServer(t)
 			tc.server(srv)
 			r := newRecorder(t)
 			var logs logBuffer
@@ -452,13 +607,13 @@ func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
 // OnBackoff announces the wait as it starts; a Reconnect during it cuts it
 // short, and OnReconnecting then tells the wait that happened.
 func TestOnBackoffThenReconnectCutsTheWait(t *testing.T) {
-	srv := newTestServer(t)
-	srv.SetHandler(func(ctx context.Context, c *websocket.Conn, n int) {
-		if n == 1 {
+	srv := newServer(t)
+	srv.SetHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		if c.Number() == 1 {
 			c.Close(websocket.StatusTryAgainLater, "busy")
 			return
 		}
-		srv.echo(ctx, c)
+		c.Echo(ctx)
 	})
 	r := newRecorder(t)
 	c := r.newClient(srv.URL(), fastBackoff())

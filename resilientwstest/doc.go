@@ -17,6 +17,10 @@
 // blackhole (drop bytes while TCP stays open), reset or close every
 // connection, and refuse new connections then recover on the same port.
 //
+// A Server started WithTLS serves wss:// with a self-signed certificate
+// (Certificate) valid for the loopback addresses, localhost and
+// example.com; the faults work on it alike.
+//
 // Both are safe for concurrent use, and their Close methods close every
 // connection and wait for every goroutine they started, so tests can check
 // for leaks (for example with go.uber.org/goleak). Neither needs anything but

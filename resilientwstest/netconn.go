@@ -1,6 +1,7 @@
 package resilientwstest
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -77,11 +78,27 @@ func (c *tcpConn) Close() error {
 	return err
 }
 
-// reset closes the connection with an immediate TCP reset (SO_LINGER 0).
+// raw returns the TCP connection: under TLS, the one beneath it.
+func (c *tcpConn) raw() net.Conn {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return c.Conn
+}
+
+// reset closes the connection with an immediate TCP reset (SO_LINGER 0),
+// without a TLS close_notify.
 func (c *tcpConn) reset() {
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
+	if tc, ok := c.raw().(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
+	c.shut()
+}
+
+// shut closes the TCP connection at once (under TLS, without waiting to
+// write a close_notify to a peer that may not read it) and forgets it.
+func (c *tcpConn) shut() {
+	_ = c.raw().Close()
 	_ = c.Close()
 }
 

@@ -3,6 +3,8 @@ package resilientwstest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,7 @@ type serverConfig struct {
 	handler   Handler
 	accept    websocket.AcceptOptions
 	readLimit int64
+	tls       bool
 }
 
 // WithHandler makes the Server run h for each upgraded connection instead of
@@ -65,6 +68,15 @@ func WithAcceptOptions(o *websocket.AcceptOptions) ServerOption {
 // of -1 removes the limit. Defaults to -1: the Server reads anything.
 func WithReadLimit(n int64) ServerOption {
 	return func(c *serverConfig) { c.readLimit = n }
+}
+
+// WithTLS makes the Server serve TLS: its URL is "wss://127.0.0.1:port".
+// Its certificate, made by NewServer and self-signed, is valid for
+// 127.0.0.1, ::1, localhost, example.com and *.example.com; Certificate
+// returns it, for a client to trust. Only HTTP/1.1 is offered, as WebSocket
+// needs. Defaults to plain TCP (ws://).
+func WithTLS() ServerOption {
+	return func(c *serverConfig) { c.tls = true }
 }
 
 // Echo is the default Handler: it records every message it reads and writes
@@ -164,6 +176,7 @@ type Server struct {
 	addr string
 	ln   net.Listener
 	http *http.Server
+	cert *x509.Certificate // nil without WithTLS
 
 	ctx    context.Context // done at Close; given to handlers
 	cancel context.CancelFunc
@@ -188,12 +201,22 @@ type Server struct {
 }
 
 // NewServer starts a Server on 127.0.0.1 on a free port. It panics if it
-// cannot listen, as httptest.NewServer does.
+// cannot listen (or, with WithTLS, make its certificate), as
+// httptest.NewServer does.
 func NewServer(opts ...ServerOption) *Server {
 	cfg := serverConfig{handler: Echo, readLimit: -1}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
+		}
+	}
+	var (
+		tlsCert tls.Certificate
+		err     error
+	)
+	if cfg.tls {
+		if tlsCert, err = selfSigned(); err != nil {
+			panic(fmt.Sprintf("resilientwstest: failed to make a TLS certificate: %v", err))
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,6 +232,17 @@ func NewServer(opts ...ServerOption) *Server {
 		serveDone: make(chan struct{}),
 	}
 	s.url = "ws://" + s.addr
+	if cfg.tls {
+		// The TLS layer sits under the tracking listener, so a tcpConn sees
+		// plaintext frames (StopPongs, StopReading) and DropAll still
+		// resets the TCP connection underneath.
+		s.url = "wss://" + s.addr
+		s.cert = tlsCert.Leaf
+		ln = tls.NewListener(ln, &tls.Config{
+			Certificates: []tls.Certificate{tlsCert},
+			NextProtos:   []string{"http/1.1"},
+		})
+	}
 	s.ln = &listener{Listener: ln, s: s}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
@@ -226,9 +260,19 @@ func NewServer(opts ...ServerOption) *Server {
 	return s
 }
 
-// URL returns the Server's WebSocket URL, "ws://127.0.0.1:port". Any path
-// may be appended: the Server ignores it.
+// URL returns the Server's WebSocket URL, "ws://127.0.0.1:port" (with
+// WithTLS, "wss://127.0.0.1:port"). Any path may be appended: the Server
+// ignores it.
 func (s *Server) URL() string { return s.url }
+
+// Certificate returns the certificate of a Server started WithTLS, nil
+// otherwise. A client trusts it by adding it to its root CAs:
+//
+//	roots := x509.NewCertPool()
+//	roots.AddCert(srv.Certificate())
+//	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+//	// then websocket.DialOptions{HTTPClient: hc}
+func (s *Server) Certificate() *x509.Certificate { return s.cert }
 
 // Addr returns the Server's address, "127.0.0.1:port", for example to put a
 // Proxy in front of it.
@@ -473,7 +517,7 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	_ = s.ln.Close()
 	for _, c := range s.tcpConns() {
-		_ = c.Close()
+		c.shut()
 	}
 	s.wg.Wait()
 	// Every connection is closed and every handler has returned: Shutdown

@@ -3,9 +3,12 @@ package resilientwstest_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,7 +51,13 @@ type client struct {
 
 func dial(t *testing.T, url string) *client {
 	t.Helper()
-	c, _, err := websocket.Dial(ctxFor(t, wait), url, nil)
+	return dialWith(t, url, nil)
+}
+
+// dialWith is dial with coder/websocket's dial options.
+func dialWith(t *testing.T, url string, opts *websocket.DialOptions) *client {
+	t.Helper()
+	c, _, err := websocket.Dial(ctxFor(t, wait), url, opts)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
@@ -315,4 +324,76 @@ func TestServerCloseEndsEverything(t *testing.T) {
 		t.Fatalf("hung dial after Close: %v", err)
 	}
 	// goleak in TestMain checks that no goroutine was left behind.
+}
+
+// A client may see its 101 answer before the Server's handler runs: DropAll
+// and CloseAll called as soon as the dial returns still reach the
+// connection.
+func TestServerDropAllAndCloseAllReachAJustUpgradedConnection(t *testing.T) {
+	s := newServer(t)
+	for i := range 20 {
+		c := dial(t, s.URL())
+		if i%2 == 0 {
+			s.DropAll()
+			if err := c.end(t); !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("dial %d: DropAll at once: client got %v, want connection reset", i, err)
+			}
+			continue
+		}
+		s.CloseAll(4000, "at once")
+		if err := c.end(t); websocket.CloseStatus(err) != 4000 {
+			t.Fatalf("dial %d: CloseAll at once: client got %v, want close 4000", i, err)
+		}
+	}
+	if err := s.WaitFor(ctxFor(t, wait), func() bool { return s.Live() == 0 }); err != nil {
+		t.Fatalf("%d connections still live: %v", s.Live(), err)
+	}
+}
+
+func TestServerWithTLS(t *testing.T) {
+	s := newServer(t, resilientwstest.WithTLS())
+	if !strings.HasPrefix(s.URL(), "wss://127.0.0.1:") || s.Certificate() == nil {
+		t.Fatalf("URL %q, certificate %v", s.URL(), s.Certificate())
+	}
+	if newServer(t).Certificate() != nil {
+		t.Fatal("a plain Server has a certificate")
+	}
+	// Untrusted, the certificate is refused.
+	if _, _, err := websocket.Dial(ctxFor(t, wait), s.URL(), nil); err == nil {
+		t.Fatal("dialed without trusting the certificate")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(s.Certificate())
+	opts := &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+	}}}
+	c := dialWith(t, s.URL(), opts)
+	c.send(t, "secure")
+	if got := c.next(t); got != "secure" {
+		t.Fatalf("echo %q", got)
+	}
+	// The faults work on the plaintext under TLS.
+	s.StopPongs()
+	if err := c.Ping(ctxFor(t, short)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ping while pongs are off: %v, want a timeout", err)
+	}
+	s.ResumePongs()
+	if err := c.Ping(ctxFor(t, wait)); err != nil {
+		t.Fatalf("ping after ResumePongs: %v", err)
+	}
+	s.DropAll()
+	if err := c.end(t); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client got %v, want connection reset", err)
+	}
+	// The certificate covers the names a test may map to the Server.
+	for _, name := range []string{"127.0.0.1", "::1", "localhost", "example.com", "ws.example.com"} {
+		if err := s.Certificate().VerifyHostname(name); err != nil {
+			t.Errorf("VerifyHostname(%s): %v", name, err)
+		}
+	}
+	c = dialWith(t, s.URL(), opts)
+	s.CloseAll(websocket.StatusGoingAway, "bye")
+	if err := c.end(t); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("client got %v, want close 1001", err)
+	}
 }
