@@ -42,7 +42,8 @@ import (
 //	rawConn.mu            the TCP connection under a dial, and that dial's ctx
 //
 // Lock order: sendQueue.mu, then dispatcher.mu (a drop is posted under the
-// queue's lock). No other lock is taken while one is held. The rest of the
+// queue's lock); Client.mu, then dispatcher.mu (Start lets events run). No
+// other lock is taken while one is held. The rest of the
 // shared state is atomic: State, the counters behind Stats, the Reconnect
 // request, the open connection and the pong count.
 

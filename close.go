@@ -249,8 +249,21 @@ func (cn *connection) closeGracefully(code websocket.StatusCode, reason string) 
 		<-fired
 		return false
 	}
-	if websocket.CloseStatus(err) != -1 {
-		cn.closeErr = err // the peer's close frame was not 1000, and Close read it, not the reader
+	if err == nil { // the peer answered with our code
+		return true
 	}
-	return err == nil
+	if isCloseAnswer(websocket.CloseStatus(err), code) {
+		return true // with 1000 or an empty close frame: an answer all the same
+	}
+	if websocket.CloseStatus(err) != -1 {
+		cn.closeErr = err // the server's own close, which Close read, not the reader
+	}
+	return false
+}
+
+// isCloseAnswer reports whether a close frame with status, received after
+// ours with code, answers it: the same code, 1000, or an empty frame (1005),
+// which RFC 6455 allows. Any other code is the server's own close.
+func isCloseAnswer(status, code websocket.StatusCode) bool {
+	return status == code || status == websocket.StatusNormalClosure || status == websocket.StatusNoStatusRcvd
 }

@@ -655,3 +655,71 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 		}
 	})
 }
+
+// A close answered with another code than ours (1000 to CloseWith's 4000) or
+// with an empty close frame (1005) is an answer all the same: the server
+// read everything written before, and nothing is reported ErrUnconfirmed.
+func TestCloseAnsweredWithAnotherCodeConfirmsEverything(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		code  websocket.StatusCode
+		reply []byte
+	}{
+		{"4000 answered with 1000", 4000, []byte{0x88, 2, 0x03, 0xE8}},
+		{"1000 answered with an empty frame", 1000, []byte{0x88, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, received := closePeer(t, tc.reply)
+			r := newRecorder(t)
+			c := r.newClient(url, fastBackoff(), WithHeartbeat(0, 0))
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.waitKind("open", 1, wait)
+			for _, s := range []string{"a", "b", "c"} {
+				if err := c.SendText(context.Background(), s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitUntil(t, "the server to read the messages", wait, func() bool { return received.Load() == 3 })
+			if err := c.CloseWith(context.Background(), tc.code, "bye"); err != nil {
+				t.Fatal(err)
+			}
+			if drops := r.of("drop"); len(drops) != 0 {
+				t.Fatalf("drops after an answered close: %v", drops)
+			}
+		})
+	}
+}
+
+// Close from the reconnect policy: the client stops there, the last OnClose
+// says so (Reconnect false) and no wait is announced.
+func TestCloseFromThePolicyEndsWithoutAnotherWait(t *testing.T) {
+	srv := newServer(t)
+	r := newRecorder(t)
+	var c *Client
+	c = r.newClient(srv.URL(), fastBackoff(), WithReconnectPolicy(func(error) bool {
+		_ = c.Close()
+		return true
+	}))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitKind("open", 1, wait)
+	srv.CloseAll(websocket.StatusGoingAway, "bye")
+	select {
+	case <-c.Done():
+	case <-time.After(wait):
+		t.Fatal("the client did not stop")
+	}
+	closes := r.of("close")
+	if len(closes) != 1 || closes[0].close.Reconnect {
+		t.Fatalf("close events %v, want one with Reconnect false", closes)
+	}
+	if n := len(r.of("backoff")); n != 0 {
+		t.Fatalf("%d OnBackoff for a wait that never comes", n)
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err() = %v after Close, want nil", err)
+	}
+}

@@ -34,9 +34,9 @@ const confirmEvery = 10 * time.Millisecond
 // heartbeat is off (else its timeout does). A peer may
 // answer only the latest of several pings (RFC 6455 allows it), or a
 // middlebox may lose one: after this, another ping is sent. Whether the peer
-// is alive is the heartbeat's business; only with the heartbeat off, a
-// confirmation ping that gets no pong while the log is full (writing has
-// stopped) replaces the connection.
+// is alive is the heartbeat's business, but writing stops while the log is
+// full: confirmation pings that get no pong then replace the connection, one
+// with the heartbeat off, two in a row with it on (see confirmer.tolerance).
 const confirmTimeout = 5 * time.Second
 
 // unconfirmedLog holds the messages written on the current connection that

@@ -23,9 +23,9 @@ type connection struct {
 
 	dead     chan struct{} // closed by the first fail
 	failOnce sync.Once
-	cause    error // written once by fail, before dead closes
+	cause    error // written by the first fail, before dead closes; stop may then put a close frame in its place, once the reader is joined
 	readErr  error // the reader's last error, read once it has exited
-	closeErr error // closeGracefully's error when it carries the peer's close frame (supervisor only)
+	closeErr error // closeGracefully's error when it carries the server's own close frame (supervisor only)
 
 	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
 	writes  atomic.Uint64  // odd while the supervisor writes a queued message

@@ -163,28 +163,31 @@ func (d *dispatcher) postMessage(m Message, buf *bytes.Buffer, cancel, dead <-ch
 // awaitDropRoom is the flow control that bounds the drop reports waiting
 // for OnDrop: while they hold maxMsgs messages, or more than maxBytes with a
 // message of size added, it waits for the event goroutine to take some,
-// until ctx ends. Where waiting cannot help it fails at once: before Start
-// (no event runs yet) and on the event goroutine itself.
-func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes int) error {
+// until ctx ends or stop closes (the client is closing: the caller then
+// finds it closed). Where waiting cannot help it fails at once: before Start
+// (no event runs yet), and where canWait says no (a callback, or the
+// supervisor running the dial hook, the policy or the backoff, which a
+// callback may be waiting for).
+func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes int, canWait func() error, stop <-chan struct{}) error {
 	if !d.anyDrops.Load() {
 		return nil
 	}
-	checked := false // the caller is not the event goroutine
+	checked := false // canWait has said yes
 	for {
 		d.mu.Lock()
 		if d.drops == 0 || (d.drops < maxMsgs && d.dropBytes+size <= maxBytes) {
 			d.mu.Unlock()
 			return nil
 		}
-		n, bytes := d.drops, d.dropBytes
+		waiting := fmt.Sprintf("%d dropped messages (%d bytes) wait for OnDrop", d.drops, d.dropBytes)
 		if !d.enabled {
 			d.mu.Unlock()
-			return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which runs only after Start", ErrQueueFull, n, bytes)
+			return newFailure(describe(ErrQueueFull)+": "+waiting+", which runs only after Start", ErrQueueFull)
 		}
 		if !checked {
 			d.mu.Unlock()
-			if d.inCallback() {
-				return fmt.Errorf("%w: %d dropped messages (%d bytes) wait for OnDrop, which cannot run while this callback waits: %w", ErrQueueFull, n, bytes, ErrInCallback)
+			if err := canWait(); err != nil {
+				return newFailure(describe(ErrQueueFull)+": "+waiting+", which cannot run while this call waits: "+describe(err), ErrQueueFull, err)
 			}
 			checked = true
 			continue
@@ -193,8 +196,10 @@ func (d *dispatcher) awaitDropRoom(ctx context.Context, size, maxMsgs, maxBytes 
 		d.mu.Unlock()
 		select {
 		case <-room:
+		case <-stop:
+			return nil // the queue refuses the message with ErrClosed
 		case <-ctx.Done():
-			return fmt.Errorf("resilientws: waiting for OnDrop to take the reports of %d dropped messages: %w", n, ctx.Err())
+			return newFailure("waiting while "+waiting+": "+describe(ctx.Err()), ctx.Err())
 		}
 	}
 }

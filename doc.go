@@ -18,19 +18,23 @@
 //
 // # Callbacks
 //
-// OnOpen, OnMessage, OnClose, OnError, OnReconnecting and OnDrop run on one
+// OnOpen, OnMessage, OnClose, OnError, OnBackoff, OnReconnecting and OnDrop
+// run on one
 // event goroutine, one at a time, in the order the events happened, and
 // never while a library lock is held, so they need no locks of their own.
 // Handlers are fixed at New.
 //
 // For each connection the order is OnOpen, its OnMessages, then exactly one
-// OnClose; a connection that never opened gets neither. OnReconnecting comes
-// between connections, when the wait is over and just before the next dial,
-// with the attempt number (1 for the first retry), the wait and its cause.
+// OnClose; a connection that never opened gets neither. Between
+// connections, OnBackoff comes as a wait starts, with the attempt number (1
+// for the first retry), the wait, what set it (ReconnectEvent.DelaySource)
+// and its cause; OnReconnecting comes when the wait is over, just before the
+// next dial, with the wait that really passed (Reconnect may cut it short).
 // A connection lost without a close frame gives OnError, then OnClose with
 // code 1006. A close frame from the server gives OnClose only, with its code
 // and reason. A failed dial gives OnError. The OnClose at Close has code
-// 1000, Err nil and Reconnect false.
+// 1000 (CloseWith's code and reason after CloseWith), Err nil and Reconnect
+// false.
 //
 // A callback may call the client. Send queues as anywhere else; Close and
 // Shutdown stop the client and return without waiting for the event

@@ -79,17 +79,6 @@ func (f *fifo[T]) removeFunc(from int, drop func(*T) bool) []T {
 	return removed
 }
 
-// take removes and returns every item, oldest first, in a new slice.
-func (f *fifo[T]) take() []T {
-	if f.len() == 0 {
-		f.reset()
-		return nil
-	}
-	out := append([]T(nil), f.items[f.head:]...)
-	f.reset()
-	return out
-}
-
 // reset empties the queue, keeping its slice for reuse.
 func (f *fifo[T]) reset() {
 	clear(f.items)
@@ -133,7 +122,3 @@ func (r *room) free() {
 		r.ch = nil
 	}
 }
-
-// waiting reports whether a goroutine waits (or waited and has not been
-// woken yet).
-func (r *room) waiting() bool { return r.ch != nil }

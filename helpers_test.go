@@ -564,3 +564,40 @@ func readClientFrame(r *bufio.Reader) (op byte, fin bool, payload []byte, err er
 	}
 	return h[0] & 0x0f, h[0]&0x80 != 0, payload, nil
 }
+
+// closePeer is a raw WebSocket server that counts the data messages it
+// reads, ignores pings, and answers a close frame with reply (a whole close
+// frame, as sent): a peer that answers our close with another code, or with
+// an empty close frame, as RFC 6455 allows.
+func closePeer(t *testing.T, reply []byte) (url string, messages *atomic.Int64) {
+	messages = new(atomic.Int64)
+	url = hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
+		key := r.Header.Get("Sec-WebSocket-Key")
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		track(conn)
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
+		if brw.Flush() != nil {
+			return
+		}
+		for {
+			op, fin, _, err := readClientFrame(brw.Reader)
+			if err != nil {
+				return
+			}
+			switch op {
+			case 0x0, 0x1, 0x2:
+				if fin {
+					messages.Add(1)
+				}
+			case 0x8:
+				conn.Write(reply)
+				return
+			}
+		}
+	})
+	return url, messages
+}

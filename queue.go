@@ -126,11 +126,23 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 				continue
 			}
 			room := q.room.wait()
+			var expiry *time.Timer // expiry is lazy: a message that expires makes room
+			var expired <-chan time.Time
+			if next, ok := q.nextExpiryLocked(); ok {
+				expiry = time.NewTimer(time.Until(next))
+				expired = expiry.C
+			}
 			q.mu.Unlock()
 			select {
 			case <-room:
+			case <-expired:
 			case <-ctx.Done():
-				return fmt.Errorf("resilientws: waiting for room in the send queue: %w", ctx.Err())
+			}
+			if expiry != nil {
+				expiry.Stop()
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("resilientws: waiting for room in the send queue: %w", err)
 			}
 		default:
 			n, bytes := q.countedLocked()
@@ -218,15 +230,25 @@ func (q *sendQueue) expireLocked() {
 	}
 }
 
-// nextExpiry returns the earliest expiry among queued messages.
+// nextExpiry returns the earliest expiry among the queued messages that
+// may still expire: not the one in flight, which is being written.
 func (q *sendQueue) nextExpiry() (time.Time, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.nextExpiryLocked()
+}
+
+// nextExpiryLocked is nextExpiry with q.mu held.
+func (q *sendQueue) nextExpiryLocked() (time.Time, bool) {
 	var next time.Time
 	if q.ttls == 0 {
 		return next, false
 	}
-	for i := range q.items.len() {
+	first := 0
+	if q.inFlight {
+		first = 1
+	}
+	for i := first; i < q.items.len(); i++ {
 		if it := q.items.at(i); !it.expires.IsZero() && (next.IsZero() || it.expires.Before(next)) {
 			next = it.expires
 		}

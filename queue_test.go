@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,7 +98,7 @@ func TestQueueBlockWaitsForRoomUntilCtx(t *testing.T) {
 		waitUntil(t, "the sender to wait for room", wait, func() bool {
 			c.queue.mu.Lock()
 			defer c.queue.mu.Unlock()
-			return c.queue.room.waiting()
+			return c.queue.room.ch != nil
 		})
 		c.Close()
 		if err := <-blocked; !errors.Is(err, ErrClosed) {
@@ -698,7 +699,90 @@ func TestQueueDropOldestInCallbackFailsFast(t *testing.T) {
 		if !errors.Is(err, ErrQueueFull) || !errors.Is(err, ErrInCallback) {
 			t.Fatalf("Send in a callback past the report bound: %v, want ErrQueueFull and ErrInCallback", err)
 		}
+		if n := strings.Count(err.Error(), "resilientws:"); n != 1 {
+			t.Fatalf("%q has %d prefixes, want 1", err, n)
+		}
 	case <-time.After(wait):
 		t.Fatal("Send in a callback never failed")
+	}
+}
+
+// The dial hook runs on the supervisor, which a callback may be waiting
+// for (OnDrop calling Close): a Send there past the report bound fails fast
+// too, instead of waiting for OnDrop.
+func TestQueueDropOldestInTheDialHookFailsFast(t *testing.T) {
+	release := make(chan struct{})
+	got := make(chan error, 1)
+	var once sync.Once
+	var c *Client
+	c, err := New("ws://127.0.0.1:1/", WithQueue(2, 100, OverflowDropOldest),
+		WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }),
+		WithDialHook(func(context.Context, int) (string, http.Header, error) {
+			once.Do(func() {
+				for {
+					if err := c.SendText(context.Background(), "x"); err != nil {
+						got <- err
+						return
+					}
+				}
+			})
+			return "", nil, nil
+		}),
+		OnDrop(func(Message, error) { <-release }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err = <-got:
+	case <-time.After(wait):
+		close(release)
+		t.Fatal("Send in the dial hook waited for OnDrop")
+	}
+	close(release)
+	c.Close()
+	if !errors.Is(err, ErrQueueFull) || !errors.Is(err, ErrInCallback) {
+		t.Fatalf("Send in the dial hook past the report bound: %v, want ErrQueueFull and ErrInCallback", err)
+	}
+}
+
+// A Send waiting for room (OverflowBlock) gets the room of a message that
+// expires meanwhile, though nothing else touches the queue.
+func TestQueueBlockedSendGetsTheRoomOfAnExpiredMessage(t *testing.T) {
+	c, err := New("ws://127.0.0.1:1/", WithQueue(1, 1<<20, OverflowBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendText(context.Background(), "stale soon", WithTTL(20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.SendText(ctx, "next"); err != nil {
+		t.Fatalf("blocked Send = %v, want the expired message's room", err)
+	}
+	if st := c.Stats(); st.DroppedExpired != 1 || st.Queued != 1 {
+		t.Fatalf("Stats %+v, want one expired and one queued", st)
+	}
+}
+
+// The message being written cannot expire any more: it sets no expiry that
+// Flush would wake for (in vain, again and again, until the write ends).
+func TestQueueNextExpirySkipsTheMessageInFlight(t *testing.T) {
+	q := newSendQueue(4, 1<<20, OverflowReject, func(Message, error) {})
+	if err := q.push(context.Background(), Message{Type: Text, Data: []byte("a")}, nil, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := q.nextExpiry(); !ok {
+		t.Fatal("a queued message with a TTL has no expiry")
+	}
+	if _, ok := q.peek(); !ok {
+		t.Fatal("peek found nothing")
+	}
+	if next, ok := q.nextExpiry(); ok {
+		t.Fatalf("the message in flight still sets an expiry (%s)", next)
 	}
 }

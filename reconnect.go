@@ -195,11 +195,21 @@ func (c *Client) supervise() {
 			lastUptime = end.event.Uptime
 		}
 		if !requested {
-			if !c.retry(cause) {
+			retry := c.retry(cause)
+			if retry {
+				delay, src, err = c.nextDelay(cause)
+			}
+			switch {
+			case c.stop.Err() != nil:
+				// The policy or the backoff called Close: the user's
+				// stop wins over their answer, and nothing more is
+				// announced.
+				c.finish(nil, closeEv)
+				return
+			case !retry:
 				c.finish(permanent(cause), closeEv)
 				return
-			}
-			if delay, src, err = c.nextDelay(cause); err != nil {
+			case err != nil:
 				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
 				return
 			}

@@ -102,7 +102,7 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 	if c.opts.onDrop != nil {
 		// Every message Send accepts may come back through OnDrop: bound
 		// the reports waiting for it, as the queue bounds the messages.
-		if err := c.disp.awaitDropRoom(ctx, len(data), c.opts.queueMessages, c.opts.queueBytes); err != nil {
+		if err := c.disp.awaitDropRoom(ctx, len(data), c.opts.queueMessages, c.opts.queueBytes, c.queue.canWait, c.stop.Done()); err != nil {
 			return err
 		}
 	}
