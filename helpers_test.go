@@ -396,9 +396,10 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-// rawFrameServer completes the opening handshake by hand, sends frame as
-// is, and holds the connection until the client drops it.
-func rawFrameServer(t *testing.T, frame []byte) string {
+// rawServer is a WebSocket server written by hand: it completes the opening
+// handshake, then hands the connection and its reader to serve, which speaks
+// the protocol byte by byte, as coder/websocket never would.
+func rawServer(t *testing.T, serve func(conn net.Conn, r *bufio.Reader)) string {
 	return hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
 		key := r.Header.Get("Sec-WebSocket-Key")
 		conn, brw, err := http.NewResponseController(w).Hijack()
@@ -408,9 +409,19 @@ func rawFrameServer(t *testing.T, frame []byte) string {
 		track(conn)
 		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
 		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		brw.Write(frame)
-		brw.Flush()
-		bufio.NewReader(conn).ReadByte()
+		if brw.Flush() != nil {
+			return
+		}
+		serve(conn, brw.Reader)
+	})
+}
+
+// rawFrameServer sends frame as is after the handshake, and holds the
+// connection until the client drops it.
+func rawFrameServer(t *testing.T, frame []byte) string {
+	return rawServer(t, func(conn net.Conn, r *bufio.Reader) {
+		conn.Write(frame)
+		r.ReadByte()
 	})
 }
 
@@ -438,20 +449,7 @@ type pingPeer struct {
 
 func newPingPeer(t *testing.T, mode pongMode, delay time.Duration) *pingPeer {
 	p := &pingPeer{}
-	p.url = hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		track(conn)
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		if brw.Flush() != nil {
-			return
-		}
-		p.serve(conn, brw.Reader, mode, delay)
-	})
+	p.url = rawServer(t, func(conn net.Conn, r *bufio.Reader) { p.serve(conn, r, mode, delay) })
 	return p
 }
 
@@ -571,20 +569,9 @@ func readClientFrame(r *bufio.Reader) (op byte, fin bool, payload []byte, err er
 // an empty close frame, as RFC 6455 allows.
 func closePeer(t *testing.T, reply []byte) (url string, messages *atomic.Int64) {
 	messages = new(atomic.Int64)
-	url = hostileServer(t, func(w http.ResponseWriter, r *http.Request, track func(interface{ Close() error })) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		conn, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			return
-		}
-		track(conn)
-		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-		brw.WriteString("Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n")
-		if brw.Flush() != nil {
-			return
-		}
+	url = rawServer(t, func(conn net.Conn, r *bufio.Reader) {
 		for {
-			op, fin, _, err := readClientFrame(brw.Reader)
+			op, fin, _, err := readClientFrame(r)
 			if err != nil {
 				return
 			}
