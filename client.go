@@ -17,7 +17,7 @@ import (
 //	goroutine (function)            started by                    stop signal                               joined by
 //	supervisor (supervise)          Start                         stop cancelled by Shutdown, or the        supDone (Shutdown, the last event
 //	                                                              policy or the backoff giving up           goroutine)
-//	dial (func in dial)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
+//	dial (func in open)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
 //	dial cutter (AfterFunc in       each TCP dial of the          the client's dial ending                  the dialer's deferred stop
 //	  recordRaw)                    recording transport
 //	reader (func in start:          runConnection, per            the socket closed (connection.fail)       connection.reader, in connection.stop

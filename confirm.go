@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Delivery confirmation.
@@ -197,7 +195,7 @@ func (cf *confirmer) send(cn *connection) {
 }
 
 // confirmPing sends one confirmation ping and reports how it ended.
-func confirmPing(ws *websocket.Conn, timeout time.Duration, results chan<- error) {
+func confirmPing(ws socket, timeout time.Duration, results chan<- error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	results <- ws.Ping(ctx)
