@@ -177,7 +177,7 @@ func New(url string, opts ...Option) (*Client, error) {
 		}
 		return nil
 	}
-	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes}
+	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes, window: inBrowser && o.appPing == nil}
 	c.dialOpts = dialOptions(&c.opts, &c.pongs)
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
@@ -234,8 +234,18 @@ func (c *Client) Subprotocol() string {
 }
 
 // BufferedAmount returns the number of bytes queued and not yet written, the
-// message being written included (the browser's bufferedAmount).
-func (c *Client) BufferedAmount() int { return c.queue.buffered() }
+// message being written included (the browser's bufferedAmount). In the
+// browser, whose socket takes every write at once, it also counts what the
+// open socket has been handed and not sent yet (its own bufferedAmount).
+func (c *Client) BufferedAmount() int {
+	n := c.queue.buffered()
+	if inBrowser {
+		if cn := c.current.Load(); cn != nil && !cn.isDead() {
+			n += unsent(cn.ws)
+		}
+	}
+	return n
+}
 
 // Done returns a channel closed once the client has stopped for good and
 // every event has been delivered.

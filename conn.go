@@ -128,7 +128,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}})
 	cn.start()
 	hb := startHeartbeat(&c.opts, cn)
-	confirm := newConfirmer(c.unconfirmed, &c.opts)
+	confirm := newConfirmer(c.unconfirmed, &c.opts, hb)
 	cf := &confirm
 	gate := cn.gate // until OnOpen has returned
 	requested, answered := false, false

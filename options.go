@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -138,7 +139,7 @@ type options struct {
 }
 
 func defaultOptions() options {
-	return options{
+	o := options{
 		heartbeatInterval: DefaultHeartbeatInterval,
 		heartbeatTimeout:  DefaultHeartbeatTimeout,
 		newBackoff:        DefaultBackoff,
@@ -151,6 +152,10 @@ func defaultOptions() options {
 		readLimit:         DefaultReadLimit,
 		writeTimeout:      DefaultWriteTimeout,
 	}
+	if inBrowser {
+		o.heartbeatInterval = 0 // a page cannot send protocol pings: see WithHeartbeat
+	}
+	return o
 }
 
 // errNilFunc is wrapped by the error New returns for a nil function option.
@@ -263,10 +268,18 @@ func OnDrop(f func(Message, error)) Option {
 // value is an error, and so is a timeout of 0 while the heartbeat is on. It
 // replaces an earlier WithAppHeartbeat. Defaults to DefaultHeartbeatInterval
 // and DefaultHeartbeatTimeout.
+//
+// In the browser (GOOS=js) a page can neither send a protocol ping nor see
+// a pong: the heartbeat is off by default, WithHeartbeat(0, 0) is allowed,
+// and any other interval is an error wrapping errors.ErrUnsupported. Use
+// WithAppHeartbeat there.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if interval < 0 || timeout < 0 {
 			return fmt.Errorf("WithHeartbeat: negative duration (interval %s, timeout %s)", interval, timeout)
+		}
+		if inBrowser && interval > 0 {
+			return fmt.Errorf("WithHeartbeat: a page cannot send protocol pings (use WithAppHeartbeat in the browser): %w", errors.ErrUnsupported)
 		}
 		if interval > 0 && timeout == 0 {
 			return errors.New("WithHeartbeat: timeout must be positive when the heartbeat is on")
@@ -295,8 +308,8 @@ func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func
 		if interval <= 0 || timeout <= 0 {
 			return fmt.Errorf("WithAppHeartbeat: interval and timeout must be positive (interval %s, timeout %s)", interval, timeout)
 		}
-		if checkType(ping.Type) != nil {
-			return fmt.Errorf("WithAppHeartbeat: ping: invalid message type %d (want Text or Binary)", int(ping.Type))
+		if err := checkMessage(ping.Type, ping.Data); err != nil {
+			return fmt.Errorf("WithAppHeartbeat: ping: %s", strings.TrimPrefix(err.Error(), prefix))
 		}
 		p := Message{Type: ping.Type, Data: bytes.Clone(ping.Data)}
 		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout
@@ -405,9 +418,14 @@ func WithQueue(maxMessages, maxBytes int, overflow Overflow) Option {
 
 // WithHeader adds headers to every handshake request (for example
 // Authorization). They take precedence over DialOptions.HTTPHeader. Defaults
-// to none.
+// to none. In the browser (GOOS=js), where a page cannot set handshake
+// headers, a non-empty h is an error wrapping errors.ErrUnsupported: pass
+// a token in the URL's query string instead.
 func WithHeader(h http.Header) Option {
 	return optionFunc(func(o *options) error {
+		if inBrowser && len(h) > 0 {
+			return fmt.Errorf("WithHeader: a page cannot set handshake headers (pass a token in the URL's query string): %w", errors.ErrUnsupported)
+		}
 		o.header = h.Clone()
 		return nil
 	})

@@ -14,3 +14,7 @@ const inBrowser = false
 // dropSocket closes ws at once, without a close handshake, for a
 // connection declared dead with cause.
 func dropSocket(ws socket, _ error) { _ = ws.CloseNow() }
+
+// unsent returns the bytes written to ws and not sent yet: none, since
+// coder/websocket's Write returns once the bytes are in the socket.
+func unsent(socket) int { return 0 }
