@@ -18,6 +18,7 @@ import (
 // Defaults. Each is documented on the option that changes it.
 const (
 	// DefaultHeartbeatInterval is how often a ping is sent (WithHeartbeat).
+	// In the browser the heartbeat is off by default: see WithHeartbeat.
 	DefaultHeartbeatInterval = 30 * time.Second
 	// DefaultHeartbeatTimeout is how long a pong may take (WithHeartbeat).
 	DefaultHeartbeatTimeout = 5 * time.Second
@@ -299,7 +300,10 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // message received: it must be fast and must not call the client. The
 // detection bound is interval + timeout, and a slow OnMessage is never taken
 // for a dead peer. interval and timeout must be positive. Defaults to the
-// protocol heartbeat (WithHeartbeat).
+// protocol heartbeat (WithHeartbeat). In the browser, which has no protocol
+// ping, it is the only heartbeat, and its replies are what confirms delivery
+// (see the package documentation's In the browser); ping must then be
+// Binary or valid UTF-8.
 func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func(Message) bool) Option {
 	if isPong == nil {
 		return nilFunc("WithAppHeartbeat")
@@ -352,7 +356,9 @@ func WithPooledMessages() Option {
 // expired token can be refreshed and a list of endpoints rotated. An error
 // from the hook is reported through OnError and retried with backoff; ctx
 // ends when the dial timeout passes or the client is closed. Defaults to
-// none.
+// none. In the browser, where a page cannot set handshake headers, a
+// non-empty header fails the dial with an error matching
+// errors.ErrUnsupported; the URL works (put a token in its query string).
 func WithDialHook(f func(ctx context.Context, attempt int) (url string, header http.Header, err error)) Option {
 	if f == nil {
 		return nilFunc("WithDialHook")
@@ -433,6 +439,8 @@ func WithHeader(h http.Header) Option {
 
 // WithDialOptions sets the coder/websocket dial options (subprotocols, HTTP
 // client, compression...). They are copied, never modified. Defaults to none.
+// In the browser, coder/websocket's DialOptions has the subprotocols only,
+// and the rest of this documentation does not apply.
 //
 // The HTTP client's transport, if it is an *http.Transport, is used through
 // a copy without keep-alives (made when New is called) that records each
@@ -501,7 +509,8 @@ func WithReadLimit(n int64) Option {
 // WithWriteTimeout bounds each write: a write that cannot finish in time
 // marks the connection dead (ErrWriteTimeout) and the message is written
 // again after the reconnect. It must be positive. Defaults to
-// DefaultWriteTimeout.
+// DefaultWriteTimeout. In the browser a write never blocks (the browser
+// buffers it: see BufferedAmount), so it never fires.
 func WithWriteTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if d <= 0 {
