@@ -192,6 +192,53 @@ func TestBrowserEchoAndState(t *testing.T) {
 	}
 }
 
+// A dial the server never answers ends at the dial timeout, and is
+// retried; Close during such a dial returns at once.
+func TestBrowserDialTimeoutAndCloseWhileDialing(t *testing.T) {
+	srv := newCtlSrv(t)
+	srv.do("hang")
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(), WithDialTimeout(200*time.Millisecond))
+	start(t, c)
+	e := r.waitKind("error", 1, bwait)
+	if !errors.Is(e.err, context.DeadlineExceeded) || !strings.Contains(e.err.Error(), "no handshake within 200ms") {
+		t.Errorf("OnError = %v, want the dial timeout", e.err)
+	}
+	r.waitKind("reconnecting", 1, bwait)
+	begun := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if took := time.Since(begun); took > 100*time.Millisecond {
+		t.Errorf("Close during a dial took %s", took)
+	}
+	if n := len(r.of("open")); n != 0 {
+		t.Errorf("%d connection(s) opened", n)
+	}
+}
+
+// A callback that would wait for the client's own work fails fast, as
+// natively: the goroutine ids behind ErrInCallback work in WebAssembly.
+func TestBrowserFlushInACallbackFailsFast(t *testing.T) {
+	srv := newCtlSrv(t)
+	flushed := make(chan error, 1)
+	var c *Client
+	c, err := New(srv.url, browserBackoff(), OnOpen(func(OpenEvent) { flushed <- c.Flush(context.Background()) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	start(t, c)
+	select {
+	case err := <-flushed:
+		if !errors.Is(err, ErrInCallback) {
+			t.Errorf("Flush in OnOpen: %v, want ErrInCallback", err)
+		}
+	case <-time.After(bwait):
+		t.Fatal("Flush in OnOpen blocked")
+	}
+}
+
 func TestBrowserCloseSends1000AndTheServerSeesIt(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)

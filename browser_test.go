@@ -144,6 +144,7 @@ func parseTestOutput(lines []string) []testResult {
 //	POST /ctl/{id}/drop                    every connection reset, no close frame
 //	POST /ctl/{id}/closeall?code=&reason=  a close frame on every connection
 //	POST /ctl/{id}/refuse?status=          answer upgrades with status
+//	POST /ctl/{id}/hang                    accept TCP, never answer the upgrade
 //	POST /ctl/{id}/accept                  upgrade again
 //	POST /ctl/{id}/stopreading, resumereading
 //	POST /ctl/{id}/silence, speak          read, but neither echo nor answer pings
@@ -225,6 +226,8 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "refuse":
 		status, _ := strconv.Atoi(q.Get("status"))
 		s.srv.Refuse(status, q.Get("retryafter"))
+	case "hang":
+		s.srv.Hang()
 	case "accept":
 		s.srv.Accept()
 	case "stopreading":
