@@ -62,13 +62,15 @@ type ctlSrv struct {
 	url string
 }
 
-func newCtlSrv(t testing.TB) *ctlSrv {
+// newCtlSrv starts a test server, closed at the end of the test, that
+// accepts the subprotocols given, if any.
+func newCtlSrv(t testing.TB, subprotocols ...string) *ctlSrv {
 	t.Helper()
 	var r struct {
 		ID  int    `json:"id"`
 		URL string `json:"url"`
 	}
-	ctl(t, http.MethodPost, "/ctl/new", &r)
+	ctl(t, http.MethodPost, "/ctl/new?subprotocols="+url.QueryEscape(strings.Join(subprotocols, ",")), &r)
 	s := &ctlSrv{t: t, id: r.ID, url: r.URL}
 	t.Cleanup(func() { s.do("close") })
 	return s
@@ -496,6 +498,18 @@ func TestBrowserOptionRules(t *testing.T) {
 	}
 	if err := c.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Close with the Binary message queued: %v, want it abandoned (ErrClosed)", err)
+	}
+}
+
+// WithDialOptions offers its subprotocols; the server's choice is the
+// connection's.
+func TestBrowserSubprotocol(t *testing.T) {
+	srv := newCtlSrv(t, "chat.v2")
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(), WithDialOptions(&websocket.DialOptions{Subprotocols: []string{"chat.v1", "chat.v2"}}))
+	start(t, c)
+	if e := r.waitKind("open", 1, bwait).open; e.Subprotocol != "chat.v2" || c.Subprotocol() != "chat.v2" {
+		t.Errorf("OpenEvent.Subprotocol %q, Subprotocol() %q, want chat.v2", e.Subprotocol, c.Subprotocol())
 	}
 }
 

@@ -140,7 +140,7 @@ func parseTestOutput(lines []string) []testResult {
 // control is the browser suite's control API: each browser test asks it for
 // test servers (resilientwstest, in this process) and makes them misbehave.
 //
-//	POST /ctl/new                          -> {"id":1,"url":"ws://127.0.0.1:port"}
+//	POST /ctl/new?subprotocols=a,b         -> {"id":1,"url":"ws://127.0.0.1:port"}
 //	POST /ctl/{id}/drop                    every connection reset, no close frame
 //	POST /ctl/{id}/closeall?code=&reason=  a close frame on every connection
 //	POST /ctl/{id}/refuse?status=          answer upgrades with status
@@ -193,9 +193,11 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/ctl/"), "/")
 	if len(parts) == 1 && parts[0] == "new" {
 		s := &ctlServer{ends: map[int]connEndSeen{}}
-		s.srv = resilientwstest.NewServer(
-			resilientwstest.WithAcceptOptions(&websocket.AcceptOptions{OriginPatterns: []string{"127.0.0.1:*"}}),
-			resilientwstest.WithHandler(s.serve))
+		accept := &websocket.AcceptOptions{OriginPatterns: []string{"127.0.0.1:*"}} // the page is on another port
+		if p := r.URL.Query().Get("subprotocols"); p != "" {
+			accept.Subprotocols = strings.Split(p, ",")
+		}
+		s.srv = resilientwstest.NewServer(resilientwstest.WithAcceptOptions(accept), resilientwstest.WithHandler(s.serve))
 		c.mu.Lock()
 		c.next++
 		id := c.next
