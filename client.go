@@ -17,7 +17,7 @@ import (
 //	goroutine (function)            started by                    stop signal                               joined by
 //	supervisor (supervise)          Start                         stop cancelled by Shutdown, or the        supDone (Shutdown, the last event
 //	                                                              policy or the backoff giving up           goroutine)
-//	dial (func in dial)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
+//	dial (func in open)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
 //	dial cutter (AfterFunc in       each TCP dial of the          the client's dial ending                  the dialer's deferred stop
 //	  recordRaw)                    recording transport
 //	reader (func in start:          runConnection, per            the socket closed (connection.fail)       connection.reader, in connection.stop
@@ -178,7 +178,7 @@ func New(url string, opts ...Option) (*Client, error) {
 		}
 		return nil
 	}
-	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes}
+	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes, window: inBrowser && o.appPing == nil}
 	c.dialOpts = dialOptions(&c.opts, &c.pongs)
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
@@ -235,8 +235,18 @@ func (c *Client) Subprotocol() string {
 }
 
 // BufferedAmount returns the number of bytes queued and not yet written, the
-// message being written included (the browser's bufferedAmount).
-func (c *Client) BufferedAmount() int { return c.queue.buffered() }
+// message being written included (the browser's bufferedAmount). In the
+// browser, whose socket takes every write at once, it also counts what the
+// open socket has been handed and not sent yet (its own bufferedAmount).
+func (c *Client) BufferedAmount() int {
+	n := c.queue.buffered()
+	if inBrowser {
+		if cn := c.current.Load(); cn != nil && !cn.isDead() {
+			n += unsent(cn.ws)
+		}
+	}
+	return n
+}
 
 // Done returns a channel closed once the client has stopped for good and
 // every event has been delivered.

@@ -181,6 +181,8 @@ func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool 
 		select {
 		case err := <-cf.done():
 			cf.finish(err)
+		case t := <-cn.pongs: // an application pong confirms too
+			cf.hb.pong(t)
 		case <-cn.dead:
 		case <-ctx.Done():
 		}

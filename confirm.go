@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Delivery confirmation.
@@ -25,6 +23,15 @@ import (
 // when it is full, writing pauses until a pong confirms it. A confirmation
 // ping goes out when the log is half full, and when the queue runs dry with
 // messages unconfirmed (then at most every confirmEvery).
+//
+// In the browser a page has no protocol pings. With WithAppHeartbeat, the
+// application pong confirms what was written before its ping (assuming the
+// server answers pings in order, after reading what came before them); the
+// heartbeat's ping goes out early when the log is half full. Without it,
+// nothing can confirm: the log keeps the last messages written, within its
+// limits, writing never pauses on it, and a message pushed out by newer ones
+// is reported with ErrUnconfirmed at once, as the rest is when the
+// connection ends (unless the close handshake confirms them).
 
 // confirmEvery is the least time between two confirmation pings sent because
 // the queue ran dry (a half-full log does not wait).
@@ -43,6 +50,7 @@ const confirmTimeout = 5 * time.Second
 // no pong has confirmed yet. Safe for concurrent use.
 type unconfirmedLog struct {
 	maxMsgs, maxBytes int
+	window            bool // nothing can confirm (the browser without an app heartbeat): add evicts the oldest
 
 	mu        sync.Mutex   // guards the fields below
 	items     fifo[queued] // oldest first
@@ -51,13 +59,21 @@ type unconfirmedLog struct {
 	confirmed uint64 // every message up to this seq is confirmed
 }
 
-// add records a message just written.
-func (l *unconfirmedLog) add(it queued) {
+// add records a message just written. In window mode it returns the
+// oldest messages it pushed out to stay within its limits (it keeps the one
+// just written).
+func (l *unconfirmedLog) add(it queued) (evicted []Message) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items.push(it)
 	l.bytes += len(it.msg.Data)
 	l.last = it.seq
+	for l.window && l.items.len() > 1 && (l.items.len() > l.maxMsgs || l.bytes > l.maxBytes) {
+		old := l.items.pop()
+		l.bytes -= len(old.msg.Data)
+		evicted = append(evicted, old.msg)
+	}
+	return evicted
 }
 
 // mark returns the seq of the last message written: a pong to a ping sent
@@ -104,12 +120,13 @@ func (l *unconfirmedLog) take() []Message {
 }
 
 // pending returns the number of unconfirmed messages, and whether the log
-// is at least half full, and full.
+// is at least half full, and full (never in window mode: writing does not
+// wait for what cannot come).
 func (l *unconfirmedLog) pending() (n int, half, full bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n = l.items.len()
-	full = n >= l.maxMsgs || l.bytes >= l.maxBytes
+	full = !l.window && (n >= l.maxMsgs || l.bytes >= l.maxBytes)
 	half = full || 2*n >= l.maxMsgs || 2*l.bytes >= l.maxBytes
 	return n, half, full
 }
@@ -133,15 +150,16 @@ type confirmer struct {
 	// is full before the connection is replaced: 1 with the heartbeat off
 	// (nothing else would), 2 with it on (a middlebox may lose one ping).
 	tolerance int
+	hb        *heartbeat // the connection's; in the browser its application pings confirm
 }
 
 // newConfirmer returns a confirmer whose pings wait for their pong at most
 // the heartbeat timeout, or confirmTimeout when the heartbeat is off.
-func newConfirmer(log *unconfirmedLog, o *options) confirmer {
+func newConfirmer(log *unconfirmedLog, o *options, hb *heartbeat) confirmer {
 	if o.heartbeatInterval > 0 {
-		return confirmer{log: log, timeout: o.heartbeatTimeout, tolerance: 2}
+		return confirmer{log: log, timeout: o.heartbeatTimeout, tolerance: 2, hb: hb}
 	}
-	return confirmer{log: log, timeout: confirmTimeout, tolerance: 1}
+	return confirmer{log: log, timeout: confirmTimeout, tolerance: 1, hb: hb}
 }
 
 // done returns the channel of the running ping's result; nil when none runs.
@@ -161,8 +179,16 @@ func (cf *confirmer) due() <-chan time.Time {
 }
 
 // want asks for a confirmation ping: at once if urgent (the log is half
-// full), else within confirmEvery of the previous one.
+// full), else within confirmEvery of the previous one. In the browser,
+// which has no protocol pings, only an urgent one is sent, as the
+// application heartbeat's next ping, if there is one and none is awaited.
 func (cf *confirmer) want(cn *connection, urgent bool) {
+	if inBrowser {
+		if urgent && cf.hb != nil && cf.hb.app != nil {
+			cf.hb.ping()
+		}
+		return
+	}
 	if cf.pending {
 		cf.again = true
 		return
@@ -197,7 +223,7 @@ func (cf *confirmer) send(cn *connection) {
 }
 
 // confirmPing sends one confirmation ping and reports how it ended.
-func confirmPing(ws *websocket.Conn, timeout time.Duration, results chan<- error) {
+func confirmPing(ws socket, timeout time.Duration, results chan<- error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	results <- ws.Ping(ctx)

@@ -17,7 +17,7 @@ import (
 // and joins both (stop, heartbeat.stop) before it dials again.
 type connection struct {
 	c   *Client
-	ws  *websocket.Conn
+	ws  socket
 	raw *rawConn
 	id  int
 
@@ -43,7 +43,7 @@ type connection struct {
 	subprotocol string
 }
 
-func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connection {
+func newConnection(c *Client, ws socket, raw *rawConn, id int) *connection {
 	cn := &connection{
 		c:           c,
 		ws:          ws,
@@ -61,7 +61,8 @@ func newConnection(c *Client, ws *websocket.Conn, raw *rawConn, id int) *connect
 }
 
 // fail declares the connection dead with cause (the first cause wins) and
-// drops it at once, without a close handshake.
+// drops it at once, without a close handshake (in the browser, which allows
+// no other way, with a close frame it does not wait for: see dropSocket).
 func (cn *connection) fail(cause error) {
 	first := false
 	cn.failOnce.Do(func() {
@@ -70,7 +71,7 @@ func (cn *connection) fail(cause error) {
 		first = true
 	})
 	if first {
-		_ = cn.ws.CloseNow()
+		dropSocket(cn.ws, cause)
 	}
 }
 
@@ -127,7 +128,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	c.disp.post(event{kind: evOpen, open: OpenEvent{Connection: cn.id, Subprotocol: cn.subprotocol, conn: cn}})
 	cn.start()
 	hb := startHeartbeat(&c.opts, cn)
-	confirm := newConfirmer(c.unconfirmed, &c.opts)
+	confirm := newConfirmer(c.unconfirmed, &c.opts, hb)
 	cf := &confirm
 	gate := cn.gate // until OnOpen has returned
 	requested, answered := false, false

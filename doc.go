@@ -4,6 +4,8 @@
 // not ask for, notices dead peers with a heartbeat, queues what you send
 // while the link is down, and reports every message it could not deliver.
 //
+// It also runs in a web page, compiled to WebAssembly: see In the browser.
+//
 // Start with New, which checks the URL and the options and does no I/O, then
 // Start (or Run, which blocks until the client stops); stop it with Close,
 // Shutdown or CloseWith (a close code and reason of your own). A client
@@ -85,7 +87,8 @@
 // or the log fills up; writing pauses while the log is full. If the
 // connection ends first, the messages still unconfirmed are reported with
 // ErrUnconfirmed: they may or may not have arrived. Sending them again from
-// OnDrop gives at-least-once delivery.
+// OnDrop gives at-least-once delivery. (A page has no pings: see In the
+// browser.)
 //
 // The reasons OnDrop gets:
 //
@@ -149,7 +152,8 @@
 //
 // # Heartbeat
 //
-// Each connection sends a protocol ping every interval; a connection that
+// Each connection sends a protocol ping every interval (outside the
+// browser, which has none: see In the browser); a connection that
 // gets no pong at all within the timeout of a ping is dropped at once,
 // without a close handshake, and reported through OnError with
 // ErrHeartbeatTimeout and OnClose with code 1006, and the client reconnects.
@@ -200,6 +204,50 @@
 // from a callback, Shutdown stops everything else and returns without
 // waiting for the event goroutine. Messages the server sends once Close has
 // begun may not reach OnMessage.
+//
+// # In the browser
+//
+// Built with GOOS=js GOARCH=wasm, the client runs in a web page on the
+// browser's own WebSocket (coder/websocket provides the types), with the same
+// API. What a page cannot do, the client does not pretend to do:
+//
+//   - No protocol pings: a page can neither send a ping nor see a pong. The
+//     heartbeat is off by default, and WithHeartbeat with a non-zero
+//     interval is an error matching errors.ErrUnsupported. WithAppHeartbeat
+//     notices a dead peer; without it the client still reconnects on every
+//     close or error the browser reports, but a silent peer goes unnoticed.
+//   - Delivery: an application pong confirms what was written before its
+//     ping, which assumes the server answers pings in order, after reading
+//     what came before them; the heartbeat's ping also goes out early when
+//     the unconfirmed log is half full. Without an application heartbeat
+//     nothing can confirm: what was written on a connection that is lost is
+//     reported with ErrUnconfirmed, and so, at once, is a message pushed out
+//     of the unconfirmed log (the queue's limits) by newer ones; writing
+//     never waits for a confirmation. A clean Close still confirms all.
+//   - No handshake status and no headers: a refused upgrade is a failed dial
+//     without a *HandshakeError, so a 4xx cannot stop the client and
+//     Retry-After goes unseen: DefaultReconnectPolicy retries with backoff.
+//     Close codes still decide. WithHeader is an error matching
+//     errors.ErrUnsupported, and so is a dial whose WithDialHook returns
+//     headers (reported through OnError, and retried); the hook's URL works,
+//     and a token in its query string is the browser's way. WithDialOptions
+//     takes the subprotocols.
+//   - Closing: a page closes only with 1000 or 3000-4999, as CloseWith
+//     allows everywhere. A connection the client drops (heartbeat timeout,
+//     read limit) is closed with 1000 and the cause as the reason, such as
+//     "heartbeat timeout", without waiting for the answer; Close, CloseWith
+//     and Reconnect wait for it about a second at most (Chromium waits a
+//     minute for a server that stopped reading).
+//   - Writes never block: the browser takes each message at once, so the
+//     write timeout never fires, and BufferedAmount also counts what the
+//     socket has not sent yet. Reading cannot be paused either: behind a slow
+//     OnMessage, messages wait in memory instead of pushing back on the
+//     server.
+//   - A Text message must be valid UTF-8, since the browser sends it from a
+//     JavaScript string: Send refuses any other.
+//
+// The example in examples/browser serves a page that runs the client
+// against a misbehaving server.
 //
 // # Failure modes
 //

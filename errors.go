@@ -61,6 +61,9 @@ var (
 	// written, but whose connection ended before the peer confirmed reading
 	// it (a pong or the answer to our close frame, which come after it): it
 	// may or may not have arrived. Send it again if duplicates are harmless.
+	// In the browser without an application heartbeat, nothing can confirm,
+	// and a message pushed out of the unconfirmed log by newer ones is
+	// reported with it too (see the package documentation).
 	ErrUnconfirmed = errors.New("resilientws: written, but the connection was lost before the peer confirmed it")
 
 	// ErrReconnectRequested is the CloseEvent.Err of a connection replaced by
@@ -80,6 +83,7 @@ var (
 var ErrInvalidClose = errors.New("resilientws: invalid close code or reason")
 
 // HandshakeError reports a non-101 answer to the WebSocket upgrade request.
+// There is none in the browser, which hides the answer from the page.
 //
 // By default a 4xx status other than 408 and 429 stops the client (a wrong
 // URL or a bad token will not fix itself); 408, 429, 5xx and any other

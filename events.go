@@ -37,7 +37,7 @@ func (e OpenEvent) Send(ctx context.Context, typ MessageType, data []byte) error
 	if e.conn == nil {
 		return newFailure("OpenEvent.Send: no connection: "+describe(ErrClosed), ErrClosed)
 	}
-	if err := checkType(typ); err != nil {
+	if err := checkMessage(typ, data); err != nil {
 		return err
 	}
 	return e.conn.writeDirect(ctx, typ, data)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -17,6 +18,7 @@ import (
 // Defaults. Each is documented on the option that changes it.
 const (
 	// DefaultHeartbeatInterval is how often a ping is sent (WithHeartbeat).
+	// In the browser the heartbeat is off by default: see WithHeartbeat.
 	DefaultHeartbeatInterval = 30 * time.Second
 	// DefaultHeartbeatTimeout is how long a pong may take (WithHeartbeat).
 	DefaultHeartbeatTimeout = 5 * time.Second
@@ -138,7 +140,7 @@ type options struct {
 }
 
 func defaultOptions() options {
-	return options{
+	o := options{
 		heartbeatInterval: DefaultHeartbeatInterval,
 		heartbeatTimeout:  DefaultHeartbeatTimeout,
 		newBackoff:        DefaultBackoff,
@@ -151,6 +153,10 @@ func defaultOptions() options {
 		readLimit:         DefaultReadLimit,
 		writeTimeout:      DefaultWriteTimeout,
 	}
+	if inBrowser {
+		o.heartbeatInterval = 0 // a page cannot send protocol pings: see WithHeartbeat
+	}
+	return o
 }
 
 // errNilFunc is wrapped by the error New returns for a nil function option.
@@ -263,10 +269,18 @@ func OnDrop(f func(Message, error)) Option {
 // value is an error, and so is a timeout of 0 while the heartbeat is on. It
 // replaces an earlier WithAppHeartbeat. Defaults to DefaultHeartbeatInterval
 // and DefaultHeartbeatTimeout.
+//
+// In the browser (GOOS=js) a page can neither send a protocol ping nor see
+// a pong: the heartbeat is off by default, WithHeartbeat(0, 0) is allowed,
+// and any other interval is an error wrapping errors.ErrUnsupported. Use
+// WithAppHeartbeat there.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if interval < 0 || timeout < 0 {
 			return fmt.Errorf("WithHeartbeat: negative duration (interval %s, timeout %s)", interval, timeout)
+		}
+		if inBrowser && interval > 0 {
+			return fmt.Errorf("WithHeartbeat: a page cannot send protocol pings (use WithAppHeartbeat in the browser): %w", errors.ErrUnsupported)
 		}
 		if interval > 0 && timeout == 0 {
 			return errors.New("WithHeartbeat: timeout must be positive when the heartbeat is on")
@@ -286,7 +300,10 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // message received: it must be fast and must not call the client. The
 // detection bound is interval + timeout, and a slow OnMessage is never taken
 // for a dead peer. interval and timeout must be positive. Defaults to the
-// protocol heartbeat (WithHeartbeat).
+// protocol heartbeat (WithHeartbeat). In the browser, which has no protocol
+// ping, it is the only heartbeat, and its replies are what confirms delivery
+// (see the package documentation's In the browser); ping must then be
+// Binary or valid UTF-8.
 func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func(Message) bool) Option {
 	if isPong == nil {
 		return nilFunc("WithAppHeartbeat")
@@ -295,8 +312,8 @@ func WithAppHeartbeat(interval, timeout time.Duration, ping Message, isPong func
 		if interval <= 0 || timeout <= 0 {
 			return fmt.Errorf("WithAppHeartbeat: interval and timeout must be positive (interval %s, timeout %s)", interval, timeout)
 		}
-		if checkType(ping.Type) != nil {
-			return fmt.Errorf("WithAppHeartbeat: ping: invalid message type %d (want Text or Binary)", int(ping.Type))
+		if err := checkMessage(ping.Type, ping.Data); err != nil {
+			return fmt.Errorf("WithAppHeartbeat: ping: %s", strings.TrimPrefix(err.Error(), prefix))
 		}
 		p := Message{Type: ping.Type, Data: bytes.Clone(ping.Data)}
 		o.heartbeatInterval, o.heartbeatTimeout = interval, timeout
@@ -339,7 +356,9 @@ func WithPooledMessages() Option {
 // expired token can be refreshed and a list of endpoints rotated. An error
 // from the hook is reported through OnError and retried with backoff; ctx
 // ends when the dial timeout passes or the client is closed. Defaults to
-// none.
+// none. In the browser, where a page cannot set handshake headers, a
+// non-empty header fails the dial with an error matching
+// errors.ErrUnsupported; the URL works (put a token in its query string).
 func WithDialHook(f func(ctx context.Context, attempt int) (url string, header http.Header, err error)) Option {
 	if f == nil {
 		return nilFunc("WithDialHook")
@@ -405,9 +424,14 @@ func WithQueue(maxMessages, maxBytes int, overflow Overflow) Option {
 
 // WithHeader adds headers to every handshake request (for example
 // Authorization). They take precedence over DialOptions.HTTPHeader. Defaults
-// to none.
+// to none. In the browser (GOOS=js), where a page cannot set handshake
+// headers, a non-empty h is an error wrapping errors.ErrUnsupported: pass
+// a token in the URL's query string instead.
 func WithHeader(h http.Header) Option {
 	return optionFunc(func(o *options) error {
+		if inBrowser && len(h) > 0 {
+			return fmt.Errorf("WithHeader: a page cannot set handshake headers (pass a token in the URL's query string): %w", errors.ErrUnsupported)
+		}
 		o.header = h.Clone()
 		return nil
 	})
@@ -415,6 +439,8 @@ func WithHeader(h http.Header) Option {
 
 // WithDialOptions sets the coder/websocket dial options (subprotocols, HTTP
 // client, compression...). They are copied, never modified. Defaults to none.
+// In the browser, coder/websocket's DialOptions has the subprotocols only,
+// and the rest of this documentation does not apply.
 //
 // The HTTP client's transport, if it is an *http.Transport, is used through
 // a copy without keep-alives (made when New is called) that records each
@@ -483,7 +509,8 @@ func WithReadLimit(n int64) Option {
 // WithWriteTimeout bounds each write: a write that cannot finish in time
 // marks the connection dead (ErrWriteTimeout) and the message is written
 // again after the reconnect. It must be positive. Defaults to
-// DefaultWriteTimeout.
+// DefaultWriteTimeout. In the browser a write never blocks (the browser
+// buffers it: see BufferedAmount), so it never fires.
 func WithWriteTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if d <= 0 {

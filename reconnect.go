@@ -38,6 +38,9 @@ func DefaultBackoff() backoff.BackOff {
 //     4000-4999...) is retried;
 //   - network, TLS and timeout errors, heartbeat and write timeouts and a
 //     local read-limit overflow are retried.
+//
+// In the browser, which shows a page no handshake status, a refused upgrade
+// is a failed dial, retried; close codes decide as above.
 func DefaultReconnectPolicy(cause error) bool {
 	var he *HandshakeError
 	if errors.As(cause, &he) {

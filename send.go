@@ -3,8 +3,10 @@ package resilientws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // SendOption changes how one message is sent. Pass them to Send, SendText or
@@ -66,7 +68,7 @@ func WithoutQueue() SendOption {
 // error means queued, not delivered: see Flush and "Delivery and OnDrop" in
 // the package documentation.
 func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ...SendOption) error {
-	if err := checkType(typ); err != nil {
+	if err := checkMessage(typ, data); err != nil {
 		return err
 	}
 	if ctx == nil {
@@ -133,6 +135,19 @@ func (c *Client) SendJSON(ctx context.Context, v any, opts ...SendOption) error 
 func checkType(typ MessageType) error {
 	if typ != Text && typ != Binary {
 		return fmt.Errorf("resilientws: invalid message type %d (want Text or Binary)", int(typ))
+	}
+	return nil
+}
+
+// checkMessage is checkType, and in the browser it also rejects a Text
+// message that is not valid UTF-8: the browser sends text from a JavaScript
+// string, which would replace the invalid bytes.
+func checkMessage(typ MessageType, data []byte) error {
+	if err := checkType(typ); err != nil {
+		return err
+	}
+	if inBrowser && typ == Text && !utf8.Valid(data) {
+		return errors.New("resilientws: in the browser a Text message must be valid UTF-8 (send it as Binary)")
 	}
 	return nil
 }

@@ -44,7 +44,9 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 			cn.fail(err)
 			return false
 		}
-		log.add(it)
+		for _, old := range log.add(it) {
+			cn.c.dropped(old, ErrUnconfirmed)
+		}
 	}
 	return true
 }

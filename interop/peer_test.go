@@ -1,3 +1,5 @@
+//go:build !js
+
 package interop_test
 
 import (

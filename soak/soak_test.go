@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package soak_test is the chaos soak of resilientws: many clients send
 // numbered streams through fault proxies to test servers while faults are
 // injected at random, then every message is accounted for.

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command rws is a resilient WebSocket client for the terminal, built on
 // resilientws: it prints what a server sends, sends what you type, and
 // rides out dropped connections, refused handshakes and silent peers.

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command chat is a terminal chat over resilientws: each line read from stdin
 // is sent as a text message, and every message from the server is printed on
 // stdout; connection news goes to stderr, prefixed with "--".

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command echo shows resilientws riding out server restarts. It starts an
 // echo WebSocket server on 127.0.0.1 and a client that sends a numbered
 // message every 300 ms. Every 5 s the server "restarts": it drops every

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command feed consumes a JSON ticker feed with resilientws. It decodes each
 // tick with OnJSON, subscribes again in OnOpen on every connection (the
 // server streams only to subscribed connections, and a new connection starts

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command metrics publishes a resilientws client's Stats through the
 // standard library's expvar, so that they appear at /debug/vars next to the
 // runtime's memstats, as JSON any metrics agent can scrape. The library does
