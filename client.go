@@ -33,6 +33,11 @@ import (
 //
 // An idle open client runs two of them: the supervisor and the reader.
 //
+// In the browser (GOOS=js) the dial runs on the supervisor and nothing
+// needs a dial cutter, a heartbeat ping or a confirmation ping goroutine:
+// the page's socket (socket_js.go) starts none, and its event handlers run
+// on the page's event loop, where they only fill its inbox and signal.
+//
 //	lock                  guards
 //	Client.mu             started, closing, stopped, drain, fromCallback, err, abandoned, closeCode, closeReason
 //	sendQueue.mu          the send queue, its accounting, its flush waiters and its room
@@ -40,6 +45,7 @@ import (
 //	dispatcher.mu         the event queue, the message and drop report backlogs, their rooms, running/enabled/stopping
 //	heartbeat.mu          stopped; orders beats.Add before beats.Wait
 //	rawConn.mu            the TCP connection under a dial, and that dial's ctx
+//	browserSocket.mu      in the browser: a socket's inbox, and whether it is closing or ended
 //
 // Lock order: sendQueue.mu, then dispatcher.mu (a drop is posted under the
 // queue's lock); Client.mu, then dispatcher.mu (Start lets events run). No

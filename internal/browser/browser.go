@@ -61,10 +61,17 @@ func Require(t testing.TB) string {
 
 // Build runs the go command with GOOS=js and GOARCH=wasm in dir, with args
 // such as "build", "-o", out, "./client" or "test", "-c", "-o", out, ".".
+// A -race in GOFLAGS is left out: js/wasm has no race detector.
 func Build(ctx context.Context, dir string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	var flags []string
+	for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
+		if f != "-race" && f != "--race" && f != "-race=true" {
+			flags = append(flags, f)
+		}
+	}
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GOFLAGS="+strings.Join(flags, " "))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("GOOS=js GOARCH=wasm go %s: %w\n%s", strings.Join(args, " "), err, out)
