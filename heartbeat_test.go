@@ -86,13 +86,14 @@ func TestHeartbeatSlowHandlerIsNotADeadPeer(t *testing.T) {
 		}
 		c.Read(ctx) // hold the connection open; answers pings meanwhile
 	})
-	slowHandlerSurvives(t, srv.URL(), burst, WithHeartbeat(10*time.Millisecond, 20*time.Millisecond))
+	slowHandlerSurvives(t, srv.URL(), burst, WithHeartbeat(20*time.Millisecond, 100*time.Millisecond))
 }
 
 // slowHandlerSurvives receives burst messages from url through an OnMessage
 // that takes a millisecond each (far past the backlog, so the reader stalls
-// for many heartbeat timeouts) and checks that the heartbeat never took that
-// for a dead peer: no error, one connection.
+// for about 500 ms, five heartbeat timeouts of 100 ms: short timeouts would
+// also catch a loaded machine's scheduling delays) and checks that the
+// heartbeat never took that for a dead peer: no error, one connection.
 func slowHandlerSurvives(t *testing.T, url string, burst int, heartbeat Option) {
 	t.Helper()
 	var errs []error
@@ -332,7 +333,7 @@ func TestHeartbeatAppSlowHandlerIsNotADeadPeer(t *testing.T) {
 			}
 		}
 	})
-	slowHandlerSurvives(t, srv.URL(), burst, WithAppHeartbeat(10*time.Millisecond, 20*time.Millisecond, appPing, isAppPong))
+	slowHandlerSurvives(t, srv.URL(), burst, WithAppHeartbeat(20*time.Millisecond, 100*time.Millisecond, appPing, isAppPong))
 }
 
 func TestHeartbeatAnyMessageAsPong(t *testing.T) {
