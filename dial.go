@@ -71,9 +71,27 @@ func (c *Client) dialFailed(stop context.Context, url string, err error, what st
 		return ErrClosed
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return newFailure(fmt.Sprintf("dial %s: no handshake within %s", url, c.opts.dialTimeout), err)
+		return newFailure(fmt.Sprintf("dial %s: no handshake within %s", redactURL(url), c.opts.dialTimeout), err)
 	}
-	return newFailure(fmt.Sprintf("dial %s: %s", url, what), err)
+	return newFailure(fmt.Sprintf("dial %s: %s", redactURL(url), what), err)
+}
+
+// redactURL is raw as an error text may show it: the values of its query
+// (tokens travel there, the browser's convention) and the password of its
+// user info are replaced, the rest is kept for the reader.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an invalid URL)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // callDialHook runs the user's dial hook, turning a panic into an error.

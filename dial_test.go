@@ -690,3 +690,20 @@ func TestDialProxyEnvironmentAndCertFile(t *testing.T) {
 		dial("wss://example.com/chat", "CONNECT example.com:443 upgrade=")
 	}
 }
+
+// A dial error names the URL without the secrets it may carry: query values
+// (tokens, the browser's convention) and a password.
+func TestDialErrorsRedactTheURLsSecrets(t *testing.T) {
+	r := newRecorder(t)
+	c := r.newClient("ws://user:hunter2@127.0.0.1:1/feed?token=s3cret&v=2", fastBackoff())
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	text := r.waitKind("error", 1, wait).err.Error()
+	if strings.Contains(text, "s3cret") || strings.Contains(text, "hunter2") {
+		t.Fatalf("the dial error shows a secret: %s", text)
+	}
+	if !strings.Contains(text, "127.0.0.1:1/feed?token=xxxxx&v=xxxxx") {
+		t.Fatalf("the dial error does not name the URL: %s", text)
+	}
+}

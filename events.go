@@ -120,3 +120,7 @@ func (s DelaySource) String() string {
 	}
 	return fmt.Sprintf("DelaySource(%d)", int(s))
 }
+
+// MarshalText encodes the source as its name, as State does, so that events
+// encode well as JSON or in logs.
+func (s DelaySource) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -156,7 +156,7 @@ type connEnd struct {
 // reconnect policy gives up.
 func (c *Client) supervise() {
 	c.supGID.Store(goroutineID())
-	c.logf(slog.LevelInfo, "resilientws: starting", "url", c.url)
+	c.logf(slog.LevelInfo, "resilientws: starting", "url", redactURL(c.url))
 	defer close(c.supDone)
 	var (
 		attempt    int           // dials since the last open

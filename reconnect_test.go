@@ -5,6 +5,7 @@ package resilientws
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -645,4 +646,17 @@ func TestOnBackoffThenReconnectCutsTheWait(t *testing.T) {
 			e.Delay, before, done.at.Sub(announced.at))
 	}
 	r.waitKind("open", 2, wait)
+}
+
+// DelaySource names itself, in text and in JSON, as State does.
+func TestReconnectDelaySourceNames(t *testing.T) {
+	for s, want := range map[DelaySource]string{DelayNone: "none", DelayBackoff: "backoff", DelayRetryAfter: "retry-after", DelayTryAgainLater: "try-again-later", 9: "DelaySource(9)"} {
+		if s.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int(s), s.String(), want)
+		}
+	}
+	b, err := json.Marshal(ReconnectEvent{Attempt: 1, DelaySource: DelayRetryAfter})
+	if err != nil || !strings.Contains(string(b), `"DelaySource":"retry-after"`) {
+		t.Fatalf("json.Marshal = %s, %v", b, err)
+	}
 }
