@@ -204,7 +204,9 @@ func OnClose(f func(CloseEvent)) Option {
 // connection lost without a close frame, heartbeat and write timeouts, a
 // local read-limit overflow and every callback panic (as *PanicError). A
 // clean close frame from the server is reported through OnClose only. It runs
-// on the event goroutine.
+// on the event goroutine. A dial error names the URL with the values of its
+// query and its password replaced, so that tokens carried there stay out of
+// logs.
 func OnError(f func(error)) Option {
 	if f == nil {
 		return nilFunc("OnError")
