@@ -103,7 +103,8 @@
 // OnDrop gets the message's own data, which it may keep. The reports waiting
 // for OnDrop are bounded like the queue: while they hold the queue's limits,
 // Send waits for OnDrop to take some, within its ctx, whatever the overflow
-// rule, and where waiting cannot help (before Start, and in a callback) it
+// rule, and where waiting cannot help (before Start; in a callback, the dial
+// hook, the reconnect policy or the backoff, also matching ErrInCallback) it
 // fails at once with an error matching ErrQueueFull. Without OnDrop, drops
 // are only counted (Stats).
 //
