@@ -250,7 +250,8 @@ func OnBackoff(f func(ReconnectEvent)) Option {
 // or its byte limit with the new message added, Send waits for OnDrop to take
 // some, within its ctx, whatever the overflow rule. Where waiting cannot help
 // it fails at once with an error matching ErrQueueFull: before Start (no
-// callback runs yet) and inside a callback (also matching ErrInCallback). So
+// callback runs yet), and inside a callback, the dial hook, the reconnect
+// policy or the backoff (also matching ErrInCallback). So
 // a slow OnDrop slows the senders down instead of growing memory. Without
 // OnDrop nothing is kept for it.
 func OnDrop(f func(Message, error)) Option {
