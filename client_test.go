@@ -20,10 +20,7 @@ import (
 func TestClientEchoRoundTrip(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff())
 	open := r.waitKind("open", 1, wait)
 	if open.open.Connection != 1 || open.state != StateOpen {
 		t.Fatalf("open event %+v in state %s, want connection 1 in OPEN", open.open, open.state)

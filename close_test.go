@@ -20,6 +20,19 @@ import (
 	"github.com/resilientws/resilientws/resilientwstest"
 )
 
+// openWithCloseSeen starts a server that reports how each connection ended
+// (closeSeen) and a recorded client on it, and waits for the client's first
+// OPEN.
+func openWithCloseSeen(t *testing.T) (*resilientwstest.Server, <-chan websocket.CloseError, *recorder, *Client) {
+	t.Helper()
+	srv := newServer(t)
+	seen := closeSeen(srv)
+	r := newRecorder(t)
+	c := r.startClient(srv.URL(), fastBackoff())
+	r.waitKind("open", 1, wait)
+	return srv, seen, r, c
+}
+
 // closeSeen makes srv echo on every connection, recording what it reads,
 // and report how each connection ended: the close frame it got, or Code -1
 // when none came.
@@ -84,10 +97,7 @@ func TestCloseDuringReconnectWait(t *testing.T) {
 	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "")
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
 	r.waitKind("error", 1, wait)
 	start := time.Now()
 	if err := c.Close(); err != nil {
@@ -184,10 +194,7 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 	p := newFaultProxy(t, srv.Addr())
 	ignore := goleak.IgnoreCurrent()
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(5*time.Millisecond, 50*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(5*time.Millisecond, 50*time.Millisecond))
 	r.waitKind("open", 1, wait)
 	c.SendText(context.Background(), "x")
 	r.waitKind("message", 1, wait)
@@ -274,10 +281,7 @@ func TestCloseShutdownDrainsTheQueueThenCloses1000(t *testing.T) {
 		}
 	})
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff())
 	r.waitKind("open", 1, wait)
 	for i := range 200 {
 		c.SendText(context.Background(), strconv.Itoa(i))
@@ -329,10 +333,7 @@ func TestCloseOnAStalledLinkAbandonsAndReports(t *testing.T) {
 	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(10, 64<<20, OverflowReject))
 	r.waitKind("open", 1, wait)
 	p.Stall()
 	big := make([]byte, 8<<20) // more than the socket buffers hold
@@ -515,14 +516,7 @@ func TestCloseWithBeforeStart(t *testing.T) {
 
 func TestCloseWithTwice(t *testing.T) {
 	t.Run("one after the other", func(t *testing.T) {
-		srv := newServer(t)
-		seen := closeSeen(srv)
-		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r.waitKind("open", 1, wait)
+		_, seen, r, c := openWithCloseSeen(t)
 		if err := c.CloseWith(context.Background(), 4001, "first"); err != nil {
 			t.Fatal(err)
 		}
@@ -541,14 +535,7 @@ func TestCloseWithTwice(t *testing.T) {
 		checkFinalClose(t, r, 4001, "first")
 	})
 	t.Run("at the same time", func(t *testing.T) {
-		srv := newServer(t)
-		seen := closeSeen(srv)
-		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r.waitKind("open", 1, wait)
+		_, seen, r, c := openWithCloseSeen(t)
 		errs := make(chan error, 2)
 		for _, code := range []websocket.StatusCode{4001, 4002} {
 			go func() { errs <- c.CloseWith(context.Background(), code, "racing") }()
@@ -610,10 +597,7 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 		srv := newServer(t)
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		c := r.startClient(srv.URL(), fastBackoff())
 		r.waitKind("reconnecting", 1, wait)
 		if err := c.CloseWith(context.Background(), 4000, "bye"); err != nil {
 			t.Fatalf("CloseWith = %v, want nil", err)
@@ -626,14 +610,7 @@ func TestCloseWithWhileNoConnectionIsOpen(t *testing.T) {
 		}
 	})
 	t.Run("between connections", func(t *testing.T) {
-		srv := newServer(t)
-		seen := closeSeen(srv)
-		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r.waitKind("open", 1, wait)
+		srv, seen, r, c := openWithCloseSeen(t)
 		srv.Refuse(http.StatusServiceUnavailable, "")
 		srv.DropAll()
 		if ce := awaitClose(t, seen); ce.Code != -1 {
@@ -673,10 +650,7 @@ func TestCloseAnsweredWithAnotherCodeConfirmsEverything(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			url, received := closePeer(t, tc.reply)
 			r := newRecorder(t)
-			c := r.newClient(url, fastBackoff(), WithHeartbeat(0, 0))
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(url, fastBackoff(), WithHeartbeat(0, 0))
 			r.waitKind("open", 1, wait)
 			for _, s := range []string{"a", "b", "c"} {
 				if err := c.SendText(context.Background(), s); err != nil {

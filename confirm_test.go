@@ -17,10 +17,7 @@ func TestConfirmReportsUnconfirmedMessagesWhenTheLinkDies(t *testing.T) {
 	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(20*time.Millisecond, 50*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(20*time.Millisecond, 50*time.Millisecond))
 	r.waitKind("open", 1, wait)
 	c.SendText(context.Background(), "confirmed")
 	waitReceived(t, srv, 1)
@@ -55,10 +52,7 @@ func TestConfirmReportsUnconfirmedMessagesWhenTheLinkDies(t *testing.T) {
 func TestConfirmCleanCloseConfirmsEverything(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
 	r.waitKind("open", 1, wait)
 	for i := range 100 {
 		c.SendText(context.Background(), strconv.Itoa(i))

@@ -36,10 +36,7 @@ func TestDialTimeoutOnASilentServer(t *testing.T) {
 	srv := newServer(t)
 	srv.Hang() // accepts TCP, reads the upgrade request, never answers
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
 	e := r.waitKind("error", 1, wait)
 	if !errors.Is(e.err, context.DeadlineExceeded) {
 		t.Fatalf("OnError got %v, want a deadline", e.err)
@@ -80,10 +77,7 @@ func TestDialHookFreshHeadersAndEndpoints(t *testing.T) {
 		return good.URL(), http.Header{"Authorization": {tok}}, nil
 	}
 	r := newRecorder(t)
-	c := r.newClient("ws://127.0.0.1:1/unused", fastBackoff(), WithDialHook(hook))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient("ws://127.0.0.1:1/unused", fastBackoff(), WithDialHook(hook))
 	r.waitKind("open", 2, wait)
 	c.Close()
 	errs := r.of("error")
@@ -576,10 +570,7 @@ func TestDialThroughAnExplicitProxy(t *testing.T) {
 			}}
 			before := len(p.Seen())
 			r := newRecorder(t)
-			c := r.newClient(tc.url, fastBackoff(), WithDialOptions(&websocket.DialOptions{HTTPClient: hc}))
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(tc.url, fastBackoff(), WithDialOptions(&websocket.DialOptions{HTTPClient: hc}))
 			r.waitKind("open", 1, wait)
 			if err := c.SendText(context.Background(), "through the proxy"); err != nil {
 				t.Fatal(err)
@@ -664,10 +655,7 @@ func TestDialProxyEnvironmentAndCertFile(t *testing.T) {
 		t.Helper()
 		before := len(p.Seen())
 		r := newRecorder(t)
-		c := r.newClient(target, fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		c := r.startClient(target, fastBackoff())
 		r.waitKind("open", 1, wait)
 		if err := c.SendText(context.Background(), "hello"); err != nil {
 			t.Fatal(err)
@@ -695,10 +683,7 @@ func TestDialProxyEnvironmentAndCertFile(t *testing.T) {
 // (tokens, the browser's convention) and a password.
 func TestDialErrorsRedactTheURLsSecrets(t *testing.T) {
 	r := newRecorder(t)
-	c := r.newClient("ws://user:hunter2@127.0.0.1:1/feed?token=s3cret&v=2", fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r.startClient("ws://user:hunter2@127.0.0.1:1/feed?token=s3cret&v=2", fastBackoff())
 	text := r.waitKind("error", 1, wait).err.Error()
 	if strings.Contains(text, "s3cret") || strings.Contains(text, "hunter2") {
 		t.Fatalf("the dial error shows a secret: %s", text)

@@ -98,10 +98,7 @@ func TestErrorTextServerClose(t *testing.T) {
 		t.Run(fmt.Sprint(int(tc.code)), func(t *testing.T) {
 			srv := closingServer(t, tc.code, tc.reason)
 			r := newRecorder(t)
-			c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
 			cl := r.waitKind("close", 1, wait).close
 			<-c.Done()
 			checkText(t, "CloseEvent.Err", cl.Err, tc.want)
@@ -128,10 +125,7 @@ func TestErrorTextLostConnection(t *testing.T) {
 	t.Run("EOF", func(t *testing.T) {
 		srv := droppingServer(t)
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
 		e := r.waitKind("error", 1, wait).err
 		cl := r.waitKind("close", 1, wait).close
 		const want = "resilientws: connection 1 lost: the server closed TCP without a close frame (EOF)"
@@ -148,10 +142,7 @@ func TestErrorTextLostConnection(t *testing.T) {
 		srv := resilientwstest.NewServer()
 		t.Cleanup(srv.Close)
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0))
 		r.waitKind("open", 1, wait)
 		srv.DropAll()
 		e := r.waitKind("error", 1, wait).err
@@ -165,10 +156,7 @@ func TestErrorTextLostConnection(t *testing.T) {
 		t.Cleanup(srv.Close)
 		srv.StopPongs()
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 100*time.Millisecond))
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 100*time.Millisecond))
 		e := r.waitKind("error", 1, wait).err
 		checkText(t, "OnError", e, "resilientws: connection 1 lost: heartbeat timeout: no pong from the peer within 100ms")
 		if !errors.Is(e, ErrHeartbeatTimeout) {
@@ -203,10 +191,7 @@ func TestErrorTextLostConnection(t *testing.T) {
 			c.Read(ctx)
 		})
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithReadLimit(1000))
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithReadLimit(1000))
 		e := r.waitKind("error", 1, wait).err
 		cl := r.waitKind("close", 1, wait).close
 		const want = "resilientws: connection 1 lost: a message from the server was larger than the 1000-byte read limit"
@@ -234,10 +219,7 @@ func TestErrorTextGivingUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := droppingServer(t)
 			r := newRecorder(t)
-			c := r.newClient(srv.URL(), WithHeartbeat(0, 0), tc.opt)
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(srv.URL(), WithHeartbeat(0, 0), tc.opt)
 			<-c.Done()
 			err := c.Err()
 			checkText(t, "Err()", err, tc.want)
@@ -251,10 +233,7 @@ func TestErrorTextGivingUp(t *testing.T) {
 func TestErrorTextMessageTooLarge(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff())
 	err := c.Send(context.Background(), Binary, make([]byte, 2<<20))
 	checkText(t, "Send", err, "resilientws: message of 2097152 bytes is larger than the send queue's 1048576-byte limit")
 	if !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrQueueFull) {
@@ -325,10 +304,7 @@ func TestErrorTextDial(t *testing.T) {
 		wsURL := "ws://" + ln.Addr().String() + "/"
 		ln.Close() // nothing listens there now
 		r := newRecorder(t)
-		c := r.newClient(wsURL, fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(wsURL, fastBackoff())
 		e := r.waitKind("error", 1, wait).err
 		checkText(t, "OnError", e, "resilientws: dial "+wsURL+": the connection was refused (ECONNREFUSED)")
 		if !errors.Is(e, syscall.ECONNREFUSED) {
@@ -370,10 +346,7 @@ func TestErrorTextDial(t *testing.T) {
 			http.Redirect(w, r, r.URL.Path, http.StatusFound)
 		})
 		r := newRecorder(t)
-		c := r.newClient(wsURL, fastBackoff())
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(wsURL, fastBackoff())
 		e := r.waitKind("error", 1, wait).err
 		checkText(t, "OnError", e, fmt.Sprintf("resilientws: dial %s: stopped after %d redirects", wsURL, maxRedirects))
 		if !errors.Is(e, errTooManyRedirects) {
@@ -385,10 +358,7 @@ func TestErrorTextDial(t *testing.T) {
 		t.Cleanup(srv.Close)
 		srv.Hang()
 		r := newRecorder(t)
-		c := r.newClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
+		r.startClient(srv.URL(), fastBackoff(), WithDialTimeout(50*time.Millisecond))
 		e := r.waitKind("error", 1, wait).err
 		checkText(t, "OnError", e, "resilientws: dial "+srv.URL()+": no handshake within 50ms")
 		if !errors.Is(e, context.DeadlineExceeded) {

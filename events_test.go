@@ -29,10 +29,7 @@ func TestEventsCallbackOrder(t *testing.T) {
 		c.Echo(ctx)
 	})
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff())
 	r.waitKind("message", 2, wait)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -20,10 +20,7 @@ func TestHeartbeatDetectsAHalfOpenPeer(t *testing.T) {
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
 	const interval, timeout = 30 * time.Millisecond, 30 * time.Millisecond
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(interval, timeout))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(interval, timeout))
 	r.waitKind("open", 1, wait)
 	waitUntil(t, "a pong", wait, func() bool { return c.Stats().LastRTT > 0 })
 	p.Blackhole()
@@ -49,10 +46,7 @@ func TestHeartbeatDetectsAHalfOpenPeer(t *testing.T) {
 func TestHeartbeatBusySenderStillDetectsADeadPeer(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 40*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(20*time.Millisecond, 40*time.Millisecond))
 	r.waitKind("open", 1, wait)
 	stop := make(chan struct{})
 	sent := make(chan struct{})
@@ -133,10 +127,7 @@ func slowHandlerSurvives(t *testing.T, url string, burst int, heartbeat Option) 
 func TestHeartbeatPeerAnsweringOnlyTheLatestPingIsAlive(t *testing.T) {
 	peer := newPingPeer(t, pongLatest, 20*time.Millisecond)
 	r := newRecorder(t)
-	c := r.newClient(peer.url, fastBackoff(), WithHeartbeat(100*time.Millisecond, 500*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(peer.url, fastBackoff(), WithHeartbeat(100*time.Millisecond, 500*time.Millisecond))
 	r.waitKind("open", 1, wait)
 	sent := 0
 	tick := time.NewTicker(7 * time.Millisecond)
@@ -169,10 +160,7 @@ func TestHeartbeatPeerAnsweringOnlyTheLatestPingIsAlive(t *testing.T) {
 func TestHeartbeatUnsolicitedPongsProveThePeerAlive(t *testing.T) {
 	peer := newPingPeer(t, pongUnsolicited, 10*time.Millisecond)
 	r := newRecorder(t)
-	c := r.newClient(peer.url, fastBackoff(), WithHeartbeat(20*time.Millisecond, 60*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(peer.url, fastBackoff(), WithHeartbeat(20*time.Millisecond, 60*time.Millisecond))
 	r.waitKind("open", 1, wait)
 	for _, s := range []string{"a", "b", "c"} {
 		if err := c.SendText(context.Background(), s); err != nil {
@@ -201,10 +189,7 @@ func TestHeartbeatUnsolicitedPongsProveThePeerAlive(t *testing.T) {
 func TestHeartbeatNoPongAtAllIsATimeout(t *testing.T) {
 	peer := newPingPeer(t, pongUnsolicited, time.Hour)
 	r := newRecorder(t)
-	c := r.newClient(peer.url, fastBackoff(), WithHeartbeat(20*time.Millisecond, 60*time.Millisecond))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r.startClient(peer.url, fastBackoff(), WithHeartbeat(20*time.Millisecond, 60*time.Millisecond))
 	e := r.waitKind("close", 1, wait)
 	if !errors.Is(e.close.Err, ErrHeartbeatTimeout) {
 		t.Fatalf("close: %v, want ErrHeartbeatTimeout", e.close.Err)
@@ -231,10 +216,7 @@ func TestHeartbeatKeepsTheUsersOnPongReceived(t *testing.T) {
 func TestHeartbeatUnsolicitedPongsDoNotConfirmAFullLog(t *testing.T) {
 	peer := newPingPeer(t, pongUnsolicited, 5*time.Millisecond)
 	r := newRecorder(t)
-	c := r.newClient(peer.url, fastBackoff(), WithHeartbeat(time.Hour, 30*time.Millisecond), WithQueue(2, 1<<20, OverflowReject))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(peer.url, fastBackoff(), WithHeartbeat(time.Hour, 30*time.Millisecond), WithQueue(2, 1<<20, OverflowReject))
 	r.waitKind("open", 1, wait)
 	for _, s := range []string{"a", "b"} {
 		if err := c.SendText(context.Background(), s); err != nil {
@@ -284,10 +266,7 @@ func TestHeartbeatAppFiltersPongsAndDetectsSilence(t *testing.T) {
 	srv := appPingServer(t, &answering)
 	r := newRecorder(t)
 	const interval, timeout = 20 * time.Millisecond, 40 * time.Millisecond
-	c := r.newClient(srv.URL(), fastBackoff(), WithAppHeartbeat(interval, timeout, appPing, isAppPong))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff(), WithAppHeartbeat(interval, timeout, appPing, isAppPong))
 	r.waitKind("open", 1, wait)
 	waitUntil(t, "an app pong", wait, func() bool { return c.Stats().LastRTT > 0 })
 	c.SendText(context.Background(), "data")

@@ -302,10 +302,7 @@ func TestQueueSurvivesAnOutageAndDeliversOnceInOrder(t *testing.T) {
 	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0))
 	r.waitKind("open", 1, wait)
 	for i := range 10 {
 		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
@@ -470,10 +467,7 @@ func TestQueueDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 	srv := newServer(t)
 	p := newFaultProxy(t, srv.Addr())
 	r := newRecorder(t)
-	c := r.newClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 32<<20, OverflowDropOldest))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(p.URL("/"), fastBackoff(), WithHeartbeat(0, 0), WithQueue(1, 32<<20, OverflowDropOldest))
 	r.waitKind("open", 1, wait)
 	p.Stall()
 	big := make([]byte, 16<<20) // stuck in the write: more than the socket buffers hold

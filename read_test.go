@@ -25,10 +25,7 @@ func TestReadLimitOverflowReconnectsWith1009(t *testing.T) {
 		c.Read(ctx)
 	})
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff(), WithReadLimit(1000))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r.startClient(srv.URL(), fastBackoff(), WithReadLimit(1000))
 	e := r.waitKind("error", 1, wait)
 	if !errors.Is(e.err, websocket.ErrMessageTooBig) {
 		t.Fatalf("OnError got %v, want ErrMessageTooBig", e.err)

@@ -159,10 +159,7 @@ func TestReconnectRetryAfterSetsTheLeastWait(t *testing.T) {
 	srv := newServer(t)
 	srv.Refuse(http.StatusServiceUnavailable, "1")
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	r.startClient(srv.URL(), fastBackoff())
 	e := r.waitKind("error", 1, wait)
 	var he *HandshakeError
 	if !errors.As(e.err, &he) || he.StatusCode != 503 || he.RetryAfter != time.Second {
@@ -205,10 +202,7 @@ func TestReconnectOnServerCloseCodes(t *testing.T) {
 				c.Echo(ctx)
 			})
 			r := newRecorder(t)
-			c := r.newClient(srv.URL(), fastBackoff())
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(srv.URL(), fastBackoff())
 			cl := r.waitKind("close", 1, wait).close
 			if cl.Code != tc.code || cl.Reason != "bye" || cl.Reconnect != tc.reconnect {
 				t.Fatalf("close event %+v, want code %d reconnect %v", cl, tc.code, tc.reconnect)
@@ -387,10 +381,7 @@ func TestReconnectBackoffStopEndsTheClient(t *testing.T) {
 func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 	srv := newServer(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) }))
 	r.waitKind("open", 1, wait)
 	if err := c.Reconnect(); err != nil {
 		t.Fatal(err)
@@ -424,6 +415,26 @@ func TestReconnectReplacesALiveConnectionAndCutsAWait(t *testing.T) {
 	}
 }
 
+// reconnectOnMessage starts a recorded client on url whose OnMessage, after
+// recording, calls Reconnect for the messages when accepts (all if nil),
+// then runs after (if not nil).
+func reconnectOnMessage(r *recorder, url string, when func(Message) bool, after func()) *Client {
+	var c *Client
+	c = r.newClient(url, fastBackoff(), OnMessage(func(m Message) {
+		r.add(rec{kind: "message", msg: m})
+		if when != nil && !when(m) {
+			return
+		}
+		if err := c.Reconnect(); err != nil {
+			r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
+		}
+		if after != nil {
+			after()
+		}
+	}))
+	return c
+}
+
 // A Reconnect that meets the server's stopping close must not hide it: the
 // server sends a message and closes with 1008 at once, and OnMessage of that
 // message calls Reconnect, so the request and the close reach the supervisor
@@ -439,13 +450,7 @@ func TestReconnectDoesNotHideAStoppingClose(t *testing.T) {
 				}
 			})
 			r := newRecorder(t)
-			var c *Client
-			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
-				r.add(rec{kind: "message", msg: m})
-				if err := c.Reconnect(); err != nil {
-					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
-				}
-			}))
+			c := reconnectOnMessage(r, srv.URL(), nil, nil)
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -485,21 +490,13 @@ func TestReconnectDoesNotHideAStoppingCloseBehindABacklog(t *testing.T) {
 		c.Close(websocket.StatusPolicyViolation, "banned") // returns once our close came
 	})
 	r := newRecorder(t)
-	var c *Client
-	c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
-		r.add(rec{kind: "message", msg: m})
-		if string(m.Data) != "0" {
-			return
-		}
-		if err := c.Reconnect(); err != nil {
-			r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
-		}
+	c := reconnectOnMessage(r, srv.URL(), func(m Message) bool { return string(m.Data) == "0" }, func() {
 		select {
 		case <-serverDone:
 		case <-time.After(wait):
 			r.add(rec{kind: "error", err: errors.New("the server's close never finished")})
 		}
-	}))
+	})
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -530,13 +527,7 @@ func TestReconnectMeetingARetriedCloseStillDialsAtOnce(t *testing.T) {
 				}
 			})
 			r := newRecorder(t)
-			var c *Client
-			c = r.newClient(srv.URL(), fastBackoff(), OnMessage(func(m Message) {
-				r.add(rec{kind: "message", msg: m})
-				if err := c.Reconnect(); err != nil {
-					r.add(rec{kind: "error", err: fmt.Errorf("Reconnect: %w", err)})
-				}
-			}))
+			c := reconnectOnMessage(r, srv.URL(), nil, nil)
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -585,10 +576,7 @@ func TestReconnectEventSaysWhatSetTheDelay(t *testing.T) {
 			tc.server(srv)
 			r := newRecorder(t)
 			var logs logBuffer
-			c := r.newClient(srv.URL(), tc.backoff, WithLogger(logs.logger()))
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
+			c := r.startClient(srv.URL(), tc.backoff, WithLogger(logs.logger()))
 			if tc.src == DelayNone {
 				r.waitKind("open", 1, wait)
 				if err := c.Reconnect(); err != nil {
@@ -619,10 +607,7 @@ func TestOnBackoffThenReconnectCutsTheWait(t *testing.T) {
 		c.Echo(ctx)
 	})
 	r := newRecorder(t)
-	c := r.newClient(srv.URL(), fastBackoff())
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := r.startClient(srv.URL(), fastBackoff())
 	announced := r.waitKind("backoff", 1, wait)
 	if e := announced.rec; e.Delay != TryAgainLaterDelay || e.DelaySource != DelayTryAgainLater ||
 		websocket.CloseStatus(e.Err) != websocket.StatusTryAgainLater {

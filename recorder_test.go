@@ -108,6 +108,16 @@ func (r *recorder) newClient(url string, opts ...Option) *Client {
 	return c
 }
 
+// startClient is newClient followed by Start, which must succeed.
+func (r *recorder) startClient(url string, opts ...Option) *Client {
+	r.t.Helper()
+	c := r.newClient(url, opts...)
+	if err := c.Start(); err != nil {
+		r.t.Fatalf("Start: %v", err)
+	}
+	return c
+}
+
 // checkOrder checks the event order every client promises, once it has
 // stopped: connections numbered 1, 2, ... in order; each OnOpen followed by
 // its OnMessages and exactly one OnClose of the same number (none for a
