@@ -106,7 +106,7 @@ func (s *ctlSrv) waitState(what string, cond func(serverState) bool) serverState
 		if time.Now().After(deadline) {
 			s.t.Fatalf("timed out waiting for the server: %s; it saw %+v", what, st)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the server process over HTTP
 	}
 }
 

@@ -29,8 +29,9 @@ type flushWaiter struct {
 // it only by being written (pop) or dropped (a rule the user chose), and
 // every drop is handed to the drop function.
 //
-// The head message is in flight while it is being written: it counts in
-// bytes and is never evicted by OverflowDropOldest. Safe for concurrent use.
+// The head message is in flight while it is being written: it no longer
+// counts against the limits (it counts in BufferedAmount) and is never
+// evicted by OverflowDropOldest. Safe for concurrent use.
 type sendQueue struct {
 	maxMsgs  int
 	maxBytes int
@@ -41,7 +42,6 @@ type sendQueue struct {
 	bytes    int          // of the queued messages, the one in flight excluded
 	nextSeq  uint64
 	inFlight bool  // items[head] is being written: it no longer counts against the limits
-	flight   int   // its size, while in flight
 	closed   error // non-nil once the queue refuses new messages
 	room     room  // senders waiting for room
 	waiters  []*flushWaiter
@@ -305,8 +305,7 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 		return Message{}, false
 	}
 	q.inFlight = true
-	q.flight = len(q.items.at(0).msg.Data)
-	q.bytes -= q.flight
+	q.bytes -= q.flightLocked()
 	q.freed() // it no longer counts: a blocked sender may fit now
 	return q.items.at(0).msg, true
 }
@@ -316,14 +315,13 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 func (q *sendQueue) settle(written bool) queued {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.inFlight = false
 	if !written {
-		q.bytes += q.flight // it counts again, possibly one past the limits
-		q.flight = 0
+		q.bytes += q.flightLocked() // it counts again, possibly one past the limits
+		q.inFlight = false
 		q.freed() // OverflowDropOldest may evict it now
 		return queued{}
 	}
-	q.flight = 0
+	q.inFlight = false
 	it := q.items.pop()
 	if !it.expires.IsZero() {
 		q.ttls--
@@ -374,11 +372,8 @@ func (q *sendQueue) close(err error) []Message {
 	if q.closed == nil {
 		q.closed = err
 	}
-	if q.inFlight {
-		q.inFlight = false
-		q.bytes += q.flight
-		q.flight = 0
-	}
+	q.bytes += q.flightLocked()
+	q.inFlight = false
 	q.expireLocked()
 	var out []Message
 	for q.items.len() > 0 {
@@ -408,7 +403,7 @@ func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	return q.items.len(), q.bytes + q.flight
+	return q.items.len(), q.bytes + q.flightLocked()
 }
 
 // buffered returns the bytes queued, the in-flight message included.
@@ -416,7 +411,16 @@ func (q *sendQueue) buffered() int {
 	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.bytes + q.flight
+	return q.bytes + q.flightLocked()
+}
+
+// flightLocked returns the size of the message in flight, 0 if none. q.mu
+// must be held.
+func (q *sendQueue) flightLocked() int {
+	if !q.inFlight {
+		return 0
+	}
+	return len(q.items.at(0).msg.Data)
 }
 
 // length returns the number of messages queued.

@@ -85,7 +85,7 @@ func TestPageThroughOneFaultCycle(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the page does not show %s; it shows %+v; console:\n%s", what, last, strings.Join(p.Lines(), "\n"))
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // polling the page, which announces nothing
 		}
 	}
 
