@@ -219,13 +219,18 @@ func (c *Client) finish(err error, closeEv *CloseEvent) {
 	if err != nil {
 		reason = newFailure(describe(ErrClosed)+": "+describe(err), ErrClosed, err)
 	}
-	left := c.queue.close(reason)
-	for _, m := range left {
-		c.dropped(m, reason)
+	abandoned := 0
+	for _, it := range c.queue.close(reason) {
+		if it.writes > 0 { // put back for resending: it may have arrived
+			c.dropped(it.msg, c.unconfirmedErr(it.writes, false))
+			continue
+		}
+		abandoned++
+		c.dropped(it.msg, reason)
 	}
 	if err == nil {
 		c.mu.Lock()
-		c.abandoned = len(left)
+		c.abandoned = abandoned
 		c.mu.Unlock()
 	}
 	c.stopCancel()

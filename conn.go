@@ -201,9 +201,6 @@ loop:
 	if answered {
 		c.unconfirmed.confirm(math.MaxUint64) // the peer answered our close: it read everything
 	}
-	for _, m := range c.unconfirmed.take() {
-		c.dropped(m, ErrUnconfirmed)
-	}
 	uptime := time.Since(cn.openedAt)
 	if uptime >= c.opts.stableAfter {
 		c.resetBackoff()
@@ -220,5 +217,6 @@ loop:
 	}
 	end.event.Connection = cn.id
 	end.event.Uptime = uptime
+	end.unconfirmed = c.unconfirmed.take()
 	return end
 }

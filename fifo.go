@@ -20,6 +20,18 @@ func (f *fifo[T]) len() int { return len(f.items) - f.head }
 // push adds v at the back.
 func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
 
+// pushFront puts vs, in their order, ahead of every item queued.
+func (f *fifo[T]) pushFront(vs []T) {
+	if len(vs) <= f.head {
+		f.head -= len(vs)
+		copy(f.items[f.head:], vs)
+		return
+	}
+	items := make([]T, 0, len(vs)+f.len())
+	items = append(items, vs...)
+	f.items, f.head = append(items, f.items[f.head:]...), 0
+}
+
 // at returns the i-th oldest item (0 is the oldest), to read or update in
 // place. i must be in [0, len()).
 func (f *fifo[T]) at(i int) *T { return &f.items[f.head+i] }

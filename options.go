@@ -38,6 +38,10 @@ const (
 	DefaultQueueMessages = 1024
 	// DefaultQueueBytes is the send queue's byte limit (WithQueue).
 	DefaultQueueBytes = 1 << 20
+	// DefaultResend is how many more times a message written on a connection
+	// that ended before confirming it is written on the next ones
+	// (WithResend): none, so such a message is reported with ErrUnconfirmed.
+	DefaultResend = 0
 	// DefaultBackoffInitial is the default backoff's first delay, before jitter.
 	DefaultBackoffInitial = time.Second
 	// DefaultBackoffMax caps the default backoff's delays, jitter included.
@@ -130,6 +134,7 @@ type options struct {
 	queueMessages int
 	queueBytes    int
 	overflow      Overflow
+	resend        int // more writes allowed for an unconfirmed message (WithResend)
 
 	header       http.Header
 	dialOptions  *websocket.DialOptions
@@ -421,6 +426,28 @@ func WithQueue(maxMessages, maxBytes int, overflow Overflow) Option {
 			return fmt.Errorf("WithQueue: unknown overflow rule %d", int(overflow))
 		}
 		o.queueMessages, o.queueBytes, o.overflow = maxMessages, maxBytes, overflow
+		return nil
+	})
+}
+
+// WithResend makes delivery at-least-once: a message written on a
+// connection that then ended before the peer confirmed it (see OnDrop) is
+// written again on the next connection, up to max more times. Only once it
+// has been written max+1 times without confirmation is it reported through
+// OnDrop, once, with an error matching ErrUnconfirmed that says how many
+// times it was written. A max of 0 turns resending off; a negative max is
+// an error. Defaults to DefaultResend.
+//
+// A resent message may have arrived the first time: the server may get it
+// more than once, and can tell only by an id of the application's own in
+// the payload, which the library never rewrites. The rules (order, queue
+// limits, WithTTL, Close, Flush) are in the package doc's Delivery section.
+func WithResend(max int) Option {
+	return optionFunc(func(o *options) error {
+		if max < 0 {
+			return fmt.Errorf("WithResend: negative count %d (0 turns resending off)", max)
+		}
+		o.resend = max
 		return nil
 	})
 }

@@ -14,6 +14,7 @@ type queued struct {
 	seq     uint64
 	expires time.Time     // zero: never
 	buf     *bytes.Buffer // the pooled buffer behind msg.Data, if any
+	writes  int           // how many times it was written on a connection (WithResend)
 }
 
 // flushWaiter is a Flush call waiting for every message up to seq to leave
@@ -150,6 +151,34 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 			return fmt.Errorf("%w (%d messages, %d bytes queued)", ErrQueueFull, n, bytes)
 		}
 	}
+}
+
+// requeue puts messages written on a connection that ended unconfirmed
+// back at the head of the queue, in their order, to be written again first.
+// They were all sent before anything still queued (their seqs are lower).
+// They are put back even past the limits, which they count against again:
+// until the queue is back within them, OverflowReject refuses new messages,
+// OverflowBlock makes Send wait, and OverflowDropOldest evicts the oldest,
+// these first. Those whose TTL has run out are dropped with ErrExpired
+// instead. The caller owns no other lock.
+func (q *sendQueue) requeue(items []queued) {
+	if len(items) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.items.pushFront(items)
+	for _, it := range items {
+		q.bytes += len(it.msg.Data)
+		if !it.expires.IsZero() {
+			q.ttls++
+			if q.earliest.IsZero() || it.expires.Before(q.earliest) {
+				q.earliest = it.expires
+			}
+		}
+	}
+	q.expireLocked()
+	q.mu.Unlock()
+	q.signal()
 }
 
 // countedLocked returns the messages and bytes that count against the
@@ -367,7 +396,7 @@ func (q *sendQueue) waiterErr(w *flushWaiter) error {
 // what has expired is reported through q.drop with ErrExpired, the rest is
 // returned (each reported to the flush waiters with err), for the caller to
 // drop with its reason.
-func (q *sendQueue) close(err error) []Message {
+func (q *sendQueue) close(err error) []queued {
 	q.mu.Lock()
 	if q.closed == nil {
 		q.closed = err
@@ -375,11 +404,11 @@ func (q *sendQueue) close(err error) []Message {
 	q.bytes += q.flightLocked()
 	q.inFlight = false
 	q.expireLocked()
-	var out []Message
+	var out []queued
 	for q.items.len() > 0 {
 		it := q.items.pop()
 		q.bytes -= len(it.msg.Data)
-		out = append(out, it.msg)
+		out = append(out, it)
 		q.left(it.seq, err)
 	}
 	q.items.release()

@@ -149,6 +149,9 @@ type connEnd struct {
 	cause     error      // otherwise, why
 	abnormal  bool       // no clean close frame from the server: report via OnError
 	event     CloseEvent // for OnClose
+	// unconfirmed is what was written on it and not confirmed, oldest
+	// first, for settleUnconfirmed once the next step is known.
+	unconfirmed []queued
 }
 
 // supervise is the supervisor goroutine: it dials, runs each connection to
@@ -167,6 +170,7 @@ func (c *Client) supervise() {
 		var (
 			cause     error
 			closeEv   *CloseEvent
+			left      []queued // the last connection's unconfirmed messages
 			delay     time.Duration
 			src       DelaySource
 			drawn     int  // the backoff's delays since its last reset
@@ -188,13 +192,14 @@ func (c *Client) supervise() {
 			attempt = 0
 			end := c.runConnection(newConnection(c, ws, raw, conns))
 			if end.user {
+				c.settleUnconfirmed(end.unconfirmed, false)
 				c.finish(nil, &end.event)
 				return
 			}
 			if end.abnormal {
 				c.postError(end.cause)
 			}
-			cause, closeEv, requested = end.cause, &end.event, end.requested
+			cause, closeEv, requested, left = end.cause, &end.event, end.requested, end.unconfirmed
 			lastUptime = end.event.Uptime
 		}
 		if !requested {
@@ -207,17 +212,21 @@ func (c *Client) supervise() {
 				// The policy or the backoff called Close: the user's
 				// stop wins over their answer, and nothing more is
 				// announced.
+				c.settleUnconfirmed(left, false)
 				c.finish(nil, closeEv)
 				return
 			case !retry:
+				c.settleUnconfirmed(left, false)
 				c.finish(permanent(cause), closeEv)
 				return
 			case err != nil:
+				c.settleUnconfirmed(left, false)
 				c.finish(newFailure(describe(cause)+"; "+describe(err), cause, err), closeEv)
 				return
 			}
 			drawn = c.rc.drawn
 		}
+		c.settleUnconfirmed(left, true)
 		c.toState(StateConnecting)
 		if closeEv != nil {
 			closeEv.Reconnect = true

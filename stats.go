@@ -40,6 +40,11 @@ type Stats struct {
 	// DroppedClosed counts messages abandoned by Close, Shutdown or a
 	// permanent failure.
 	DroppedClosed uint64
+	// Resent counts messages written again on a later connection because
+	// the one they had been written on ended before the peer confirmed them
+	// (WithResend): a message written three times counts twice. They count
+	// in MessagesSent too.
+	Resent uint64
 	// Queued is the number of messages in the send queue.
 	Queued int
 	// BufferedAmount is the number of bytes in the send queue.
@@ -58,7 +63,7 @@ type counters struct {
 	messagesSent, bytesSent                    atomic.Uint64
 	messagesReceived, bytesReceived            atomic.Uint64
 	droppedFull, droppedExpired, droppedClosed atomic.Uint64
-	droppedUnconfirmed                         atomic.Uint64
+	droppedUnconfirmed, resent                 atomic.Uint64
 	lastRTT, smoothedRTT                       atomic.Int64
 	openedAt                                   atomic.Int64 // UnixNano; 0 when not open
 }
@@ -113,6 +118,7 @@ func (c *Client) Stats() Stats {
 		DroppedExpired:     s.droppedExpired.Load(),
 		DroppedClosed:      s.droppedClosed.Load(),
 		DroppedUnconfirmed: s.droppedUnconfirmed.Load(),
+		Resent:             s.resent.Load(),
 		LastRTT:            time.Duration(s.lastRTT.Load()),
 		SmoothedRTT:        time.Duration(s.smoothedRTT.Load()),
 	}

@@ -7,50 +7,6 @@ import (
 	"time"
 )
 
-// writeBatch is how many queued messages writeQueued writes before it lets
-// the supervisor look at its other duties.
-const writeBatch = 64
-
-// writeQueued writes a batch of the queue on cn, asks for another turn if
-// more may remain, and for a confirmation ping when one is due.
-func (c *Client) writeQueued(cn *connection, cf *confirmer) {
-	if cn.writeQueued(c.opts.writeTimeout) {
-		c.queue.signal()
-	}
-	c.askConfirm(cn, cf, false)
-}
-
-// writeQueued writes queued messages in order, up to writeBatch, each bounded
-// by limit, and records them in the unconfirmed log. It stops early when the
-// log is full. It reports whether the queue may still hold messages that it
-// could write now. A message whose write fails stays queued for the next
-// connection.
-func (cn *connection) writeQueued(limit time.Duration) (more bool) {
-	q, log := cn.c.queue, cn.c.unconfirmed
-	for range writeBatch {
-		if cn.isDead() {
-			return false
-		}
-		if _, _, full := log.pending(); full {
-			return false
-		}
-		m, ok := q.peek()
-		if !ok {
-			return false
-		}
-		err := cn.write(m, limit)
-		it := q.settle(err == nil)
-		if err != nil {
-			cn.fail(err)
-			return false
-		}
-		for _, old := range log.add(it) {
-			cn.c.dropped(old, ErrUnconfirmed)
-		}
-	}
-	return true
-}
-
 // write writes one queued message under the watchdog, which fails the
 // connection if the write takes longer than limit.
 func (cn *connection) write(m Message, limit time.Duration) error {

@@ -3,21 +3,35 @@ package resilientws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
 
-// Delivery confirmation.
+// Delivery: the story of a message, from the send queue to its
+// confirmation. This file tells it; the others call it.
 //
-// WebSocket has no acknowledgements, and a successful write only means the
-// bytes reached the local socket: a message written just before a link dies
-// may never arrive. But a pong, or the peer's answer to our close frame,
-// comes after the peer has read everything written before the ping (TCP and
-// WebSocket keep order). So every message written on a connection stays in
-// an unconfirmed log until a ping sent after it is answered; if the
-// connection ends first, the messages still unconfirmed are reported
-// through OnDrop with ErrUnconfirmed (they may or may not have arrived),
-// never lost silently.
+//  1. Send puts the message in the send queue (queue.go), which bounds it.
+//  2. Once a connection is open and OnOpen has returned, the supervisor
+//     writes the queue in order (writeQueued): peek marks the head in
+//     flight, the write runs under the watchdog (write.go), and settle takes
+//     it out of the queue if the write succeeded, or leaves it at the head
+//     for the next connection if not.
+//  3. A written message goes into the unconfirmed log. WebSocket has no
+//     acknowledgements, and a successful write only means the bytes reached
+//     the local socket: a message written just before a link dies may never
+//     arrive. But a pong, or the peer's answer to our close frame, comes
+//     after the peer has read everything written before the ping (TCP and
+//     WebSocket keep order). So the message stays in the log until a ping
+//     sent after it is answered (the confirmer, below), or the close
+//     handshake is (close.go): it is then delivered, and forgotten.
+//  4. If the connection ends first, what the log still holds is settled
+//     once the supervisor knows whether another connection follows
+//     (settleUnconfirmed): with WithResend, and another connection to come,
+//     each message goes back to the head of the queue, in order, to be
+//     written again first (step 2), until it has been written max+1 times;
+//     otherwise, or then, it is reported through OnDrop with ErrUnconfirmed
+//     (it may or may not have arrived), never lost silently.
 //
 // The log is bounded like the send queue (its message and byte limits):
 // when it is full, writing pauses until a pong confirms it. A confirmation
@@ -30,8 +44,13 @@ import (
 // heartbeat's ping goes out early when the log is half full. Without it,
 // nothing can confirm: the log keeps the last messages written, within its
 // limits, writing never pauses on it, and a message pushed out by newer ones
-// is reported with ErrUnconfirmed at once, as the rest is when the
-// connection ends (unless the close handshake confirms them).
+// is reported with ErrUnconfirmed at once, never resent on the connection
+// that is still live; the rest is settled as above when the connection ends
+// (unless the close handshake confirms them).
+
+// writeBatch is how many queued messages writeQueued writes before it lets
+// the supervisor look at its other duties.
+const writeBatch = 64
 
 // confirmEvery is the least time between two confirmation pings sent because
 // the queue ran dry (a half-full log does not wait).
@@ -107,12 +126,12 @@ func (l *unconfirmedLog) confirmedUpTo() uint64 {
 }
 
 // take removes and returns every unconfirmed message, oldest first.
-func (l *unconfirmedLog) take() []Message {
+func (l *unconfirmedLog) take() []queued {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Message
+	var out []queued
 	for i := range l.items.len() {
-		out = append(out, l.items.at(i).msg)
+		out = append(out, *l.items.at(i))
 	}
 	l.items.reset()
 	l.bytes = 0
@@ -129,6 +148,86 @@ func (l *unconfirmedLog) pending() (n int, half, full bool) {
 	full = !l.window && (n >= l.maxMsgs || l.bytes >= l.maxBytes)
 	half = full || 2*n >= l.maxMsgs || 2*l.bytes >= l.maxBytes
 	return n, half, full
+}
+
+// writeQueued writes a batch of the queue on cn, asks for another turn if
+// more may remain, and for a confirmation ping when one is due.
+func (c *Client) writeQueued(cn *connection, cf *confirmer) {
+	if cn.writeQueued(c.opts.writeTimeout) {
+		c.queue.signal()
+	}
+	c.askConfirm(cn, cf, false)
+}
+
+// writeQueued writes queued messages in order, up to writeBatch, each bounded
+// by limit, and records them in the unconfirmed log. It stops early when the
+// log is full. It reports whether the queue may still hold messages that it
+// could write now. A message whose write fails stays queued for the next
+// connection.
+func (cn *connection) writeQueued(limit time.Duration) (more bool) {
+	c := cn.c
+	q, log := c.queue, c.unconfirmed
+	for range writeBatch {
+		if cn.isDead() {
+			return false
+		}
+		if _, _, full := log.pending(); full {
+			return false
+		}
+		m, ok := q.peek()
+		if !ok {
+			return false
+		}
+		err := cn.write(m, limit)
+		it := q.settle(err == nil)
+		if err != nil {
+			cn.fail(err)
+			return false
+		}
+		it.writes++
+		if it.writes > 1 {
+			c.stats.resent.Add(1)
+		}
+		for _, old := range log.add(it) {
+			c.dropped(old, ErrUnconfirmed)
+		}
+	}
+	return true
+}
+
+// settleUnconfirmed settles what a connection that ended left unconfirmed,
+// oldest first: with WithResend, when another connection follows (next),
+// each message that has been written at most max times goes back to the
+// head of the send queue; every other one is reported through OnDrop with
+// ErrUnconfirmed. Call it after the connection's OnError, if any, and
+// before its OnClose.
+func (c *Client) settleUnconfirmed(left []queued, next bool) {
+	keep := left[:0]
+	for _, it := range left {
+		if next && it.writes <= c.opts.resend {
+			keep = append(keep, it)
+			continue
+		}
+		c.dropped(it.msg, c.unconfirmedErr(it.writes, next))
+	}
+	c.queue.requeue(keep)
+}
+
+// unconfirmedErr is the reason given to OnDrop for a message written writes
+// times, the last time on a connection that ended unconfirmed: after its
+// resends (next: another connection follows), or for want of another
+// connection. Without WithResend it is ErrUnconfirmed itself.
+func (c *Client) unconfirmedErr(writes int, next bool) error {
+	switch {
+	case c.opts.resend == 0:
+		return ErrUnconfirmed
+	case next:
+		return newFailure(fmt.Sprintf("written %d times (WithResend(%d)), each time on a connection lost before the peer confirmed it; not sent again",
+			writes, c.opts.resend), ErrUnconfirmed)
+	case writes == 1:
+		return newFailure("written once, but the connection was lost before the peer confirmed it, and the client stopped before writing it again", ErrUnconfirmed)
+	}
+	return newFailure(fmt.Sprintf("written %d times, but each connection was lost before the peer confirmed it, and the client stopped before writing it again", writes), ErrUnconfirmed)
 }
 
 // confirmer sends the protocol pings that confirm delivery, one at a time,
