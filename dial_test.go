@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -221,7 +222,7 @@ func TestDialRedirectLoopIsRetriedWithBackoff(t *testing.T) {
 }
 
 func TestDialSelfSignedCertificate(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -229,6 +230,8 @@ func TestDialSelfSignedCertificate(t *testing.T) {
 		defer c.CloseNow()
 		c.Read(r.Context())
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
 	defer srv.Close()
 	url := "wss" + strings.TrimPrefix(srv.URL, "https")
 
