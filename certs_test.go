@@ -106,7 +106,7 @@ func TestDialCertificateFailuresSayWhatToFixAndStop(t *testing.T) {
 		{
 			name: "unknown authority",
 			want: "the server's certificate is signed by an unknown authority (self-signed, or a private CA): " +
-				"trust that CA through the RootCAs of the tls.Config given with WithDialOptions",
+				"add that CA to the RootCAs of the TLS config of the HTTP client passed with WithDialOptions",
 			as: func(err error) bool { var e x509.UnknownAuthorityError; return errors.As(err, &e) },
 		},
 		{

@@ -50,7 +50,7 @@ func explainCertificate(err error, now time.Time) string {
 	switch {
 	case errors.As(err, &unknown):
 		return "the server's certificate is signed by an unknown authority (self-signed, or a private CA): " +
-			"trust that CA through the RootCAs of the tls.Config given with WithDialOptions"
+			"add that CA to the RootCAs of the TLS config of the HTTP client passed with WithDialOptions"
 	case errors.As(err, &hostname) && hostname.Certificate != nil && !hasSAN(hostname.Certificate):
 		return fmt.Sprintf("the server's certificate has no subjectAltName, and Go ignores its legacy Common Name %q: "+
 			"reissue it with one, e.g. %s", hostname.Certificate.Subject.CommonName, opensslCommand(hostname.Host))
