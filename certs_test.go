@@ -289,3 +289,39 @@ func TestDialWSToATLSPortSuggestsWSS(t *testing.T) {
 	}
 	r.waitKind("reconnecting", 1, wait)
 }
+
+// A ws:// dial to a TLS server that answers 400 in plain text, as Go's and
+// nginx's do: the hint names wss://.
+func TestDialWSToAnHTTPSServerSuggestsWSS(t *testing.T) {
+	for name, body := range map[string]string{
+		"go":    "Client sent an HTTP request to an HTTPS server.\n",
+		"nginx": "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>",
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, body)
+			})
+			r := newRecorder(t)
+			c := r.startClient(url, fastBackoff())
+			<-c.Done()
+			checkText(t, "Err()", c.Err(), "resilientws: handshake rejected: server answered 400 Bad Request: the server wants TLS on this port: use wss://")
+		})
+	}
+	t.Run("a real Go TLS server", func(t *testing.T) {
+		cert, _ := makeCert(t, nil)
+		url := "ws" + strings.TrimPrefix(tlsServer(t, cert), "wss")
+		r := newRecorder(t)
+		c := r.startClient(url, fastBackoff())
+		<-c.Done()
+		checkText(t, "Err()", c.Err(), "resilientws: handshake rejected: server answered 400 Bad Request: the server wants TLS on this port: use wss://")
+	})
+	// A 400 for another reason gets no such hint.
+	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+		http.Error(w, "missing token", http.StatusBadRequest)
+	})
+	r := newRecorder(t)
+	c := r.startClient(url, fastBackoff())
+	<-c.Done()
+	checkText(t, "Err()", c.Err(), "resilientws: handshake rejected: server answered 400 Bad Request")
+}

@@ -83,6 +83,7 @@ func (c *Client) open(ctx, stop context.Context, url string, header http.Header)
 			if resp.Request != nil && resp.Request.Response != nil { // the request of a redirect
 				he.redirectedTo = redactURL(resp.Request.URL.String())
 			}
+			he.hint = handshakeHint(url, he.StatusCode, he.Body)
 			return nil, nil, he
 		}
 		return nil, nil, c.dialFailed(stop, url, err, explainDial(url, err))

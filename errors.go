@@ -102,6 +102,7 @@ type HandshakeError struct {
 	Err error
 
 	redirectedTo string // the redacted URL that answered, after a redirect
+	hint         string // how to fix the dial, from handshakeHint
 }
 
 // Error implements error.
@@ -115,6 +116,9 @@ func (e *HandshakeError) Error() string {
 	}
 	if e.StatusCode >= 200 && e.StatusCode < 400 {
 		msg += ": the address is not a WebSocket endpoint"
+	}
+	if e.hint != "" {
+		msg += ": " + e.hint
 	}
 	return msg
 }

@@ -37,6 +37,31 @@ func explainDial(rawURL string, err error) string {
 	return describeDial(err)
 }
 
+// plainToTLS are the bodies of a 400 with which common TLS servers answer
+// a request in plain text: Go's net/http and nginx.
+var plainToTLS = []string{
+	"Client sent an HTTP request to an HTTPS server",
+	"The plain HTTP request was sent to HTTPS port",
+}
+
+// handshakeHint says how to fix a dial to rawURL that the server answered
+// with status and body, or returns "".
+func handshakeHint(rawURL string, status int, body []byte) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || status != http.StatusBadRequest {
+		return ""
+	}
+	if s := strings.ToLower(u.Scheme); s != "ws" && s != "http" {
+		return ""
+	}
+	for _, p := range plainToTLS {
+		if strings.Contains(string(body), p) {
+			return "the server wants TLS on this port: use wss://"
+		}
+	}
+	return ""
+}
+
 // explainCertificate says what is wrong with the server's certificate when
 // err is a failed verification, and how to fix it, or returns "". now is the
 // clock the verification read.
