@@ -325,3 +325,18 @@ func TestDialWSToAnHTTPSServerSuggestsWSS(t *testing.T) {
 	<-c.Done()
 	checkText(t, "Err()", c.Err(), "resilientws: handshake rejected: server answered 400 Bad Request")
 }
+
+// A system without CA certificates, as a bare container image: the hint
+// says what to install.
+func TestExplainCertificateWithoutSystemRoots(t *testing.T) {
+	err := newFailure("dial", &tls.CertificateVerificationError{Err: x509.SystemRootsError{}})
+	got := explainCertificate(err, time.Now())
+	want := "this system has no trusted CA certificates to check the server's with (a container image without them?): " +
+		"install them (the ca-certificates package), or name a file of them in SSL_CERT_FILE"
+	if got != want {
+		t.Errorf("explainCertificate:\n got %q\nwant %q", got, want)
+	}
+	if DefaultReconnectPolicy(err) {
+		t.Error("DefaultReconnectPolicy retries, want a stop")
+	}
+}

@@ -71,8 +71,12 @@ func explainCertificate(err error, now time.Time) string {
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 		verify   *tls.CertificateVerificationError
+		noRoots  x509.SystemRootsError
 	)
 	switch {
+	case errors.As(err, &noRoots):
+		return "this system has no trusted CA certificates to check the server's with (a container image without them?): " +
+			"install them (the ca-certificates package), or name a file of them in SSL_CERT_FILE"
 	case errors.As(err, &unknown):
 		return "the server's certificate is signed by an unknown authority (self-signed, or a private CA): " +
 			"add that CA to the RootCAs of the TLS config of the HTTP client passed with WithDialOptions"
