@@ -274,6 +274,7 @@ func TestDialWSToATLSPortSuggestsWSS(t *testing.T) {
 			}
 			// A plain HTTP request is no TLS record: the handshake fails
 			// and the server hangs up, as Node's and most TLS servers do.
+			c.SetDeadline(time.Now().Add(wait)) // a client gone before its request cannot hold the cleanup
 			c.(*tls.Conn).HandshakeContext(context.Background())
 			c.Close()
 		}

@@ -139,6 +139,7 @@ func TestPlainDialToATLSPortSuggestsWSS(t *testing.T) {
 			if err != nil {
 				return
 			}
+			c.SetDeadline(time.Now().Add(processTimeout))        // a client gone before its request cannot hold the cleanup
 			c.(*tls.Conn).HandshakeContext(context.Background()) // fails on plain HTTP: the server hangs up
 			c.Close()
 		}
