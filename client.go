@@ -152,7 +152,9 @@ type Client struct {
 
 // New checks the URL (ws, wss, http or https) and every option, and returns a
 // client that is not started: it starts nothing and dials nothing. Messages
-// sent before Start are queued.
+// sent before Start are queued. A URL without a scheme ("127.0.0.1:9") is an
+// error that names both candidates: New does not guess between ws:// and
+// wss://.
 func New(url string, opts ...Option) (*Client, error) {
 	if err := checkURL(url); err != nil {
 		return nil, err

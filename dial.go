@@ -12,6 +12,13 @@ import (
 // checkURL accepts ws, wss, http and https URLs with a host.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
+	if noScheme(raw, u, err) {
+		text := fmt.Sprintf("invalid URL %q: no scheme: ws://%s or wss://%s?", raw, raw, raw)
+		if err != nil {
+			return newFailure(text, err)
+		}
+		return newFailure(text)
+	}
 	if err != nil {
 		return newFailure(fmt.Sprintf("invalid URL %q: %s", raw, describe(err)), err)
 	}
@@ -26,6 +33,24 @@ func checkURL(raw string) error {
 		return fmt.Errorf("resilientws: invalid URL %q: missing host", raw)
 	}
 	return nil
+}
+
+// noScheme reports whether raw, which url.Parse returned as u or failed on
+// with err, is an address without a scheme ("127.0.0.1:9",
+// "localhost:9001/echo", "feed.example.com/ws"), which the library does not
+// guess: ws:// or wss:// in front of it must make a URL with a host.
+func noScheme(raw string, u *url.URL, err error) bool {
+	if strings.Contains(raw, "://") {
+		return false
+	}
+	switch {
+	case err != nil, u.Scheme == "":
+	case u.Opaque != "" && u.Opaque[0] >= '0' && u.Opaque[0] <= '9': // "localhost:9001" reads as scheme localhost
+	default:
+		return false
+	}
+	w, werr := url.Parse("ws://" + raw)
+	return werr == nil && w.Hostname() != ""
 }
 
 // dial makes one connection attempt, bounded by the dial timeout and by stop:

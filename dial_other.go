@@ -80,9 +80,13 @@ func (c *Client) open(ctx, stop context.Context, url string, header http.Header)
 			if resp.Body != nil {
 				he.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 1024))
 			}
+			if resp.Request != nil && resp.Request.Response != nil { // the request of a redirect
+				he.redirectedTo = redactURL(resp.Request.URL.String())
+			}
+			he.hint = handshakeHint(url, he.StatusCode, he.Body)
 			return nil, nil, he
 		}
-		return nil, nil, c.dialFailed(stop, url, err, describeDial(err))
+		return nil, nil, c.dialFailed(stop, url, err, explainDial(url, err))
 	}
 	ws.SetReadLimit(c.opts.readLimit)
 	return ws, raw, nil

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -146,20 +147,63 @@ func TestDialUnauthorizedStopsWithHandshakeError(t *testing.T) {
 // Hostile and broken servers: each gives a clear error through OnError, the
 // documented decision (retry or stop), and no leak (TestMain's goleak).
 
-func TestDialServerAnswers200InsteadOf101(t *testing.T) {
-	url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
-		w.Write([]byte("hello, this is not a WebSocket"))
-	})
-	r := newRecorder(t)
-	c := r.newClient(url, fastBackoff())
-	c.Start()
-	e := r.waitKind("error", 1, wait)
-	var he *HandshakeError
-	if !errors.As(e.err, &he) || he.StatusCode != http.StatusOK || !strings.Contains(string(he.Body), "not a WebSocket") {
-		t.Fatalf("OnError got %v, want a HandshakeError 200 with the body", e.err)
+// An address that answers the upgrade with a web page, directly or after a
+// redirect, or with a 3xx that leads nowhere, is not a WebSocket endpoint:
+// the client says so and stops, as on a 404.
+func TestDialNotAWebSocketEndpointStops(t *testing.T) {
+	cases := []struct {
+		name     string
+		handler  func(w http.ResponseWriter, r *http.Request)
+		status   int
+		redirect bool // the text names where the redirect went
+	}{
+		{"200", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("hello, this is not a WebSocket"))
+		}, http.StatusOK, false},
+		{"302 to a page", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/login" {
+				w.Write([]byte("please log in: not a WebSocket"))
+				return
+			}
+			http.Redirect(w, r, "/login?token=secret", http.StatusFound)
+		}, http.StatusOK, true},
+		{"301 without a location", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusMovedPermanently)
+			w.Write([]byte("moved, but not a WebSocket"))
+		}, http.StatusMovedPermanently, false},
 	}
-	r.waitKind("reconnecting", 1, wait) // documented: retried
-	c.Close()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			url := hostileServer(t, func(w http.ResponseWriter, r *http.Request, _ func(interface{ Close() error })) {
+				tc.handler(w, r)
+			})
+			r := newRecorder(t)
+			c := r.startClient(url+"/ws", fastBackoff())
+			select {
+			case <-c.Done():
+			case <-time.After(wait):
+				t.Fatal("the client did not stop")
+			}
+			want := fmt.Sprintf("resilientws: handshake rejected: server answered %d %s", tc.status, http.StatusText(tc.status))
+			if tc.redirect {
+				want += " after a redirect to http" + strings.TrimPrefix(url, "ws") + "/login?token=xxxxx"
+			}
+			want += ": the address is not a WebSocket endpoint"
+			errs := r.of("error")
+			if len(errs) != 1 {
+				t.Fatalf("OnError got %v, want one error", errs)
+			}
+			checkText(t, "OnError", errs[0].err, want)
+			checkText(t, "Err()", c.Err(), want)
+			var he *HandshakeError
+			if !errors.As(c.Err(), &he) || he.StatusCode != tc.status || !strings.Contains(string(he.Body), "not a WebSocket") {
+				t.Fatalf("Err() = %v, want a HandshakeError %d with the body", c.Err(), tc.status)
+			}
+			if n := len(r.of("reconnecting")); n != 0 {
+				t.Errorf("%d reconnect(s), want none", n)
+			}
+		})
+	}
 }
 
 func TestDialRedirectLoopIsRetriedWithBackoff(t *testing.T) {
@@ -178,7 +222,7 @@ func TestDialRedirectLoopIsRetriedWithBackoff(t *testing.T) {
 }
 
 func TestDialSelfSignedCertificate(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -186,6 +230,8 @@ func TestDialSelfSignedCertificate(t *testing.T) {
 		defer c.CloseNow()
 		c.Read(r.Context())
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is the point
+	srv.StartTLS()
 	defer srv.Close()
 	url := "wss" + strings.TrimPrefix(srv.URL, "https")
 
@@ -197,8 +243,7 @@ func TestDialSelfSignedCertificate(t *testing.T) {
 	if !errors.As(e.err, &certErr) {
 		t.Fatalf("OnError got %v, want a *tls.CertificateVerificationError", e.err)
 	}
-	r.waitKind("reconnecting", 1, wait) // retried: a certificate can be fixed server-side
-	c.Close()
+	<-c.Done() // stopped: waiting does not fix a certificate (see certs_test.go)
 
 	// Trusting it takes an HTTP client with the right TLS config.
 	r2 := newRecorder(t)

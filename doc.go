@@ -123,11 +123,25 @@
 // the reconnect policy (WithReconnectPolicy) decides whether to try again. It
 // never sees the user's own Close. DefaultReconnectPolicy stops on what will
 // not heal by itself: a handshake answered with a 4xx status other than 408
-// and 429 (a wrong URL, a bad token), and close codes 1002, 1003, 1007, 1008,
-// 1009 and 1010 from the server. It retries everything else: 408, 429, 5xx
-// and any other non-101 status, every other close code (1000, 1001, 1011,
-// 1012, 1013, 4000-4999...), network, TLS and timeout errors, heartbeat and
-// write timeouts, and a local read-limit overflow.
+// and 429 (a wrong URL, a bad token) or with a 2xx or 3xx status (a web page,
+// not a WebSocket endpoint), a server certificate that fails verification,
+// and close codes 1002, 1003, 1007, 1008, 1009 and 1010 from the server. It
+// retries everything else: 408, 429, 5xx and any other non-101 status, every
+// other close code (1000, 1001, 1011, 1012, 1013, 4000-4999...), network,
+// other TLS and timeout errors, heartbeat and write timeouts, and a local
+// read-limit overflow.
+//
+// A certificate stops the client, as a 401 does, because it does not heal by
+// waiting, unlike a refused port or a 503: an unknown authority, a wrong host
+// name, an expiry or a missing subjectAltName waits for someone to trust the
+// CA, reissue or renew the certificate, and retrying would only repeat the
+// same error every 30 s where it is easily missed. The error says what is
+// wrong and how to fix it, and errors.As finds the crypto/x509 error in it
+// (x509.UnknownAuthorityError, x509.HostnameError,
+// x509.CertificateInvalidError). One exception is retried: a certificate not
+// valid yet, which a clock behind explains (a device that has not synced it
+// yet). A reconnect policy of your own can retry the others, say while a
+// certificate is being renewed.
 //
 // A stop ends the client: the last OnClose has Reconnect false, what is
 // queued is reported through OnDrop, Done is closed, and Err and Run return
@@ -267,15 +281,19 @@
 //     the write timeout (DefaultWriteTimeout) fails the connection with
 //     ErrWriteTimeout and the message stays queued, or the heartbeat notices
 //     first; reconnect.
-//   - Connection refused, a certificate that does not verify, a redirect
-//     loop: the dial fails at once; OnError, retry with backoff. To trust a
-//     certificate, pass an HTTP client with its TLS configuration through
-//     WithDialOptions.
+//   - Connection refused, a redirect loop, a TLS server dialled with ws://
+//     or a plain one with wss:// (the error suggests the other scheme): the
+//     dial fails at once; OnError, retry with backoff.
+//   - A certificate that does not verify: OnError says what is wrong and
+//     how to fix it, and the client stops (see Reconnect decisions). To
+//     trust a certificate, pass an HTTP client with its TLS configuration
+//     through WithDialOptions.
 //   - TCP accepted but the handshake never answered: the dial timeout
 //     (DefaultDialTimeout) ends the dial; OnError, retry.
-//   - Any answer to the upgrade other than 101, a plain 200 included: a
-//     *HandshakeError with the status, Retry-After and the start of the
-//     body, through OnError; the policy decides.
+//   - Any answer to the upgrade other than 101: a *HandshakeError with the
+//     status, Retry-After and the start of the body, through OnError; the
+//     policy decides. A 2xx or 3xx, a web page where a WebSocket endpoint
+//     was expected, stops the client with an error that says so.
 //   - Invalid frames, or a close frame with an invalid code: OnError names
 //     the violation, OnClose with 1006, reconnect.
 //   - A message over the read limit (WithReadLimit): OnError, OnClose with

@@ -86,7 +86,8 @@ var ErrInvalidClose = errors.New("resilientws: invalid close code or reason")
 // There is none in the browser, which hides the answer from the page.
 //
 // By default a 4xx status other than 408 and 429 stops the client (a wrong
-// URL or a bad token will not fix itself); 408, 429, 5xx and any other
+// URL or a bad token will not fix itself), and so does a 2xx or 3xx status
+// (the address is not a WebSocket endpoint); 408, 429, 5xx and any other
 // non-101 status are retried, no sooner than RetryAfter.
 type HandshakeError struct {
 	// StatusCode is the HTTP status the server answered with.
@@ -99,13 +100,25 @@ type HandshakeError struct {
 	Body []byte
 	// Err is the error returned by the dialer.
 	Err error
+
+	redirectedTo string // the redacted URL that answered, after a redirect
+	hint         string // how to fix the dial, from handshakeHint
 }
 
 // Error implements error.
 func (e *HandshakeError) Error() string {
 	msg := fmt.Sprintf("resilientws: handshake rejected: server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.redirectedTo != "" {
+		msg += " after a redirect to " + e.redirectedTo
+	}
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
+	if e.StatusCode >= 200 && e.StatusCode < 400 {
+		msg += ": the address is not a WebSocket endpoint"
+	}
+	if e.hint != "" {
+		msg += ": " + e.hint
 	}
 	return msg
 }

@@ -391,6 +391,17 @@ func TestErrorTextNew(t *testing.T) {
 	}
 }
 
+// An address without a scheme: New says what is missing, and does not guess.
+func TestErrorTextNewWithoutAScheme(t *testing.T) {
+	for _, raw := range []string{"127.0.0.1:9", "localhost:9001/echo", "feed.example.com/ws", "[::1]:9"} {
+		_, err := New(raw)
+		checkText(t, "New", err, fmt.Sprintf("resilientws: invalid URL %q: no scheme: ws://%s or wss://%s?", raw, raw, raw))
+	}
+	// Not an address either: the parser's complaint stands.
+	_, err := New("no address")
+	checkText(t, "New", err, `resilientws: invalid URL "no address": missing scheme (want ws, wss, http or https)`)
+}
+
 // TestErrorTextOfEverySentinel wraps each sentinel as the library does when a
 // connection ends and the client gives up: one prefix, and errors.Is holds.
 func TestErrorTextOfEverySentinel(t *testing.T) {

@@ -68,7 +68,7 @@ func FuzzReconnectDecision(f *testing.F) {
 	for _, code := range []int{1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, 2999, 3000, 4000, 4999, 5000, -1, 0, 65535} {
 		f.Add(code, "reason", 0)
 	}
-	for _, status := range []int{200, 301, 400, 401, 403, 404, 408, 426, 429, 500, 502, 503, 599, 0, 999} {
+	for _, status := range []int{100, 200, 204, 301, 399, 400, 401, 403, 404, 408, 426, 429, 500, 502, 503, 599, 0, 999} {
 		f.Add(0, "", status)
 	}
 	stop := map[websocket.StatusCode]bool{1002: true, 1003: true, 1007: true, 1008: true, 1009: true, 1010: true}
@@ -76,7 +76,7 @@ func FuzzReconnectDecision(f *testing.F) {
 		var cause error
 		if status != 0 {
 			cause = &HandshakeError{StatusCode: status}
-			want := !(status >= 400 && status < 500 && status != 408 && status != 429)
+			want := !(status >= 400 && status < 500 && status != 408 && status != 429 || status >= 200 && status < 400)
 			if got := DefaultReconnectPolicy(cause); got != want {
 				t.Fatalf("status %d: retry = %v, want %v", status, got, want)
 			}

@@ -31,24 +31,38 @@ func DefaultBackoff() backoff.BackOff {
 // DefaultReconnectPolicy is the default answer to "try again after this?":
 //
 //   - a handshake answered with a 4xx status other than 408 and 429 stops the
-//     client (a wrong URL or a bad token will not fix itself); 408, 429, 5xx
-//     and any other non-101 status are retried;
+//     client (a wrong URL or a bad token will not fix itself), and so does a
+//     2xx or 3xx answer (the address is a web page, not a WebSocket
+//     endpoint); 408, 429, 5xx and any other non-101 status are retried;
+//   - a server certificate that fails verification (an unknown authority, a
+//     wrong host name, an expired certificate, one with no subjectAltName)
+//     stops the client: waiting does not fix a certificate, someone must
+//     trust its CA, reissue or renew it, and retrying would only repeat the
+//     error every 30 s. A certificate not valid yet is retried: the clock
+//     here may be behind, as on a device that has not synced it yet;
 //   - close codes 1002, 1003, 1007, 1008, 1009 and 1010 from the server stop
 //     the client; every other code (1000, 1001, 1005, 1011, 1012, 1013,
 //     4000-4999...) is retried;
-//   - network, TLS and timeout errors, heartbeat and write timeouts and a
-//     local read-limit overflow are retried.
+//   - network, other TLS and timeout errors, heartbeat and write timeouts
+//     and a local read-limit overflow are retried.
 //
-// In the browser, which shows a page no handshake status, a refused upgrade
-// is a failed dial, retried; close codes decide as above.
+// In the browser, which shows a page no handshake status and no
+// certificate, a refused upgrade or a bad certificate is a failed dial,
+// retried; close codes decide as above.
 func DefaultReconnectPolicy(cause error) bool {
 	var he *HandshakeError
 	if errors.As(cause, &he) {
 		code := he.StatusCode
+		if code >= 200 && code < 400 {
+			return false
+		}
 		if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
 			return false
 		}
 		return true
+	}
+	if badCertificate(cause) {
+		return false
 	}
 	switch websocket.CloseStatus(cause) {
 	case websocket.StatusProtocolError, websocket.StatusUnsupportedData,

@@ -45,7 +45,10 @@ func TestReconnectDefaultPolicy(t *testing.T) {
 		{"404", &HandshakeError{StatusCode: 404}, false},
 		{"408", &HandshakeError{StatusCode: 408}, true},
 		{"429", &HandshakeError{StatusCode: 429}, true},
-		{"200", &HandshakeError{StatusCode: 200}, true},
+		{"200", &HandshakeError{StatusCode: 200}, false},
+		{"204", &HandshakeError{StatusCode: 204}, false},
+		{"301", &HandshakeError{StatusCode: 301}, false},
+		{"304", &HandshakeError{StatusCode: 304}, false},
 		{"500", &HandshakeError{StatusCode: 500}, true},
 		{"503", &HandshakeError{StatusCode: 503}, true},
 	}

@@ -13,8 +13,10 @@
 // exits by itself after at most two minutes; the tests stop it sooner. The
 // controls are listed at the top of each server's source.
 //
-// A test skips when its peer is missing and says why; with CI set in the
-// environment, a missing peer fails the test instead.
+// A test skips when its peer is missing and says why; a run without -v
+// prints one line per missing peer, with the command that installs it
+// (see internal/skipnote). With CI set in the environment, a missing peer
+// fails the test instead.
 //
 //	go test -race ./interop/
 package interop

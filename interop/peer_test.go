@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/resilientws/resilientws/internal/skipnote"
 )
 
 func TestMain(m *testing.M) {
@@ -107,6 +109,7 @@ func startPeer(t *testing.T, k peerKind) *peer {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s peer missing, and CI is set so this fails instead of skipping: %s", k.name, why)
 		}
+		skipnote.Print("the interop tests against "+k.name, why)
 		t.Skipf("%s peer missing: %s", k.name, why)
 	}
 	cmd := k.command()

@@ -247,10 +247,11 @@ Exit status:
      -linger or the server's close), -count messages received, -duration
      over, Ctrl-C or SIGTERM
   1  failure: the server refused the upgrade with a status that is not
-     retried (4xx other than 408 and 429, such as 401 or 404), closed with a
-     code that stops reconnecting (1002, 1003, 1007, 1008, 1009, 1010),
-     -timeout expired, or at end of input rws could not connect or write
-     the lines read within %s
+     retried (4xx other than 408 and 429, such as 401 or 404; 2xx or 3xx,
+     not a WebSocket endpoint), its certificate failed verification, it
+     closed with a code that stops reconnecting (1002, 1003, 1007, 1008,
+     1009, 1010), -timeout expired, or at end of input rws could not
+     connect or write the lines read within %s
   2  usage error: bad flag, URL, header or option value, or a -cacert file
      that cannot be read or holds no certificate
 

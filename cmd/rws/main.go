@@ -33,8 +33,9 @@
 //
 //	0  clean finish: end of input, -count, -duration, Ctrl-C or SIGTERM
 //	1  failure: a refusal that is not retried (a 4xx other than 408 and
-//	   429), a close code that stops reconnecting, -timeout, or lines
-//	   that could not be written within 10s of the end of input
+//	   429, a 2xx or 3xx: not a WebSocket endpoint), a certificate that
+//	   fails verification, a close code that stops reconnecting, -timeout,
+//	   or lines that could not be written within 10s of the end of input
 //	2  usage: a bad flag, URL, header, option value or -cacert file
 package main
 

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -283,10 +284,20 @@ func (s *session) onError(err error) {
 	s.lastErr = err
 	s.mu.Unlock()
 	s.log.event(tagError, "%v", err)
-	var unknownCA x509.UnknownAuthorityError
-	if !s.tlsHinted && errors.As(err, &unknownCA) {
+	// The library's error says what is wrong with a certificate and how to
+	// fix it on the server; rws adds its own way around it, once.
+	var (
+		unknownCA x509.UnknownAuthorityError
+		verify    *tls.CertificateVerificationError
+	)
+	switch {
+	case s.tlsHinted:
+	case errors.As(err, &unknownCA):
 		s.tlsHinted = true
-		s.log.event(tagError, "the server's certificate is not signed by a known authority: -cacert FILE trusts its CA, -k trusts anything")
+		s.log.event(tagError, "-cacert FILE trusts its CA, -k trusts anything")
+	case errors.As(err, &verify):
+		s.tlsHinted = true
+		s.log.event(tagError, "-k skips the verification, for a test: anyone on the path could then read and change the session")
 	}
 }
 
@@ -374,6 +385,9 @@ func describeFailure(err error) string {
 	var he *resilientws.HandshakeError
 	if errors.As(err, &he) {
 		msg := fmt.Sprintf("the server refused the WebSocket upgrade: HTTP %d %s", he.StatusCode, http.StatusText(he.StatusCode))
+		if he.StatusCode >= 200 && he.StatusCode < 400 {
+			msg = fmt.Sprintf("not a WebSocket endpoint: the server answered the upgrade with HTTP %d %s", he.StatusCode, http.StatusText(he.StatusCode))
+		}
 		if body := firstLine(he.Body); body != "" {
 			msg += fmt.Sprintf(": %q", body)
 		}

@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/resilientws/resilientws/internal/skipnote"
 )
 
 // candidates are the names Find looks for on PATH, in order.
@@ -54,6 +56,11 @@ func Require(t testing.TB) string {
 		if ci := os.Getenv("CI"); ci != "" {
 			t.Fatalf("CI=%s, so the browser test fails instead of skipping: %v", ci, err)
 		}
+		what := t.Name()
+		if wd, werr := os.Getwd(); werr == nil { // the test's package
+			what += " in " + wd
+		}
+		skipnote.Print(what, err.Error())
 		t.Skipf("skipping the browser test: %v", err)
 	}
 	return p
