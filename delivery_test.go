@@ -228,8 +228,13 @@ func TestResendKeepsTheSendOrderAcrossRandomKills(t *testing.T) {
 			srv.CloseAll(websocket.StatusInternalError, "kill")
 		}
 	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(wait):
+		t.Fatalf("Send is stuck; stats %+v", c.Stats())
 	}
 	waitServer(t, srv, "every message", func() bool { return firsts() == n })
 	if err := c.Close(); err != nil {
@@ -500,7 +505,7 @@ func TestResendCloseDrainsResentMessages(t *testing.T) {
 	}
 	r.waitKind("close", 1, wait)
 	p.Pass()
-	<-c.Done()
+	awaitDone(t, c)
 	if drops := r.of("drop"); len(drops) != 0 {
 		t.Fatalf("drops: %v", drops)
 	}
@@ -524,7 +529,7 @@ func TestResendReportsWhatTheLastConnectionLeft(t *testing.T) {
 	if err := c.SendText(context.Background(), "m"); err != nil {
 		t.Fatal(err)
 	}
-	<-c.Done()
+	awaitDone(t, c)
 	drops := r.of("drop")
 	if len(drops) != 1 || !errors.Is(drops[0].err, ErrUnconfirmed) || !strings.Contains(drops[0].err.Error(), "written once") {
 		t.Fatalf("drops %v, want m reported unconfirmed, written once", drops)

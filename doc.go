@@ -86,9 +86,41 @@
 // answered, and sends confirmation pings of its own when the queue runs dry
 // or the log fills up; writing pauses while the log is full. If the
 // connection ends first, the messages still unconfirmed are reported with
-// ErrUnconfirmed: they may or may not have arrived. Sending them again from
-// OnDrop gives at-least-once delivery. (A page has no pings: see In the
-// browser.)
+// ErrUnconfirmed: they may or may not have arrived. (A page has no pings:
+// see In the browser.)
+//
+// At-least-once: WithResend(max) writes such messages again instead, on the
+// next connection, up to max more times:
+//
+//   - Order: they go out on the next connection before every message queued
+//     after them, in their original order, after what OnOpen writes with
+//     OpenEvent.Send. So each connection carries an increasing run of the
+//     Send order, and the first arrivals across connections are exactly the
+//     Send order. Nothing is reordered within a connection.
+//   - Limit: only a message written max+1 times without confirmation is
+//     reported, once, with an error matching ErrUnconfirmed that says how
+//     many times it was written.
+//   - Queue: they go back to the head of the send queue and count against
+//     its limits again, even past them (they were accepted once and are not
+//     refused now): until the queue is back within its limits, OverflowReject
+//     refuses new messages with ErrQueueFull, OverflowBlock makes Send wait,
+//     and OverflowDropOldest evicts the oldest queued messages, these first,
+//     reporting them with ErrQueueFull.
+//   - TTL: one whose WithTTL has passed is dropped with ErrExpired instead.
+//   - Close: Close, Shutdown and CloseWith drain them with the rest of the
+//     queue, and the close handshake confirms them. What is unconfirmed
+//     when the last connection ends (the client stops on a permanent failure,
+//     or Close finds no connection open) is reported with ErrUnconfirmed:
+//     there is no next connection.
+//   - Only a dead connection's leftovers are resent: in the browser without
+//     an application heartbeat, a message pushed out of the unconfirmed
+//     window on a live connection is reported at once, never resent.
+//
+// Resending cannot know whether the first write arrived, so the server may
+// get a message more than once (Stats.Resent counts the resends). The
+// library never rewrites a payload: to process each message once, put an id
+// of your own in it (a sequence number, a UUID) and have the server ignore
+// ids it has seen (ExampleWithResend).
 //
 // The reasons OnDrop gets:
 //
@@ -96,7 +128,8 @@
 //   - ErrExpired: its WithTTL ran out while it was queued. An expired message
 //     is never written; expired messages are reported oldest first.
 //   - ErrUnconfirmed: written, but its connection ended before a pong or
-//     the close handshake confirmed it.
+//     the close handshake confirmed it (with WithResend: max+1 times, or
+//     no connection followed).
 //   - ErrClosed: abandoned by Close or Shutdown; or an error wrapping both
 //     ErrClosed and the cause, when the client stopped for good.
 //
@@ -109,11 +142,20 @@
 // are only counted (Stats).
 //
 // Flush waits until everything queued before it has been written, and
-// returns an error wrapping the reason if any of it was dropped instead. A
-// clean Close confirms everything written, through the close handshake.
+// returns an error wrapping the reason if any of it was dropped instead.
+// With WithResend, a message put back for resending before Flush returns is
+// waited for again, until it is written on a later connection; Flush does
+// not wait for confirmations. A clean Close confirms everything written,
+// through the close handshake.
+//
+// For one lost connection the callbacks come in this order: OnError (why it
+// was lost, when no clean close frame came), OnDrop for the messages it left
+// unconfirmed, then its OnClose. After the last OnClose (Reconnect false),
+// OnDrop reports what was still queued.
 //
 // The server sees a message twice only if a write reported an error after
-// the message had gone out, or if you send again what OnDrop reported.
+// the message had gone out, if WithResend wrote it again, or if you send
+// again what OnDrop reported.
 // "Read by the server" means read by its WebSocket layer: if you need
 // "processed by the application", add acknowledgements to your protocol.
 //

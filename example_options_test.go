@@ -581,3 +581,73 @@ func ExampleWithoutQueue() {
 	// before Start: true
 	// once open, echo: alice is typing
 }
+
+// ExampleWithResend shows at-least-once delivery turned into exactly-once
+// processing: the client resends what a lost connection left unconfirmed,
+// and the server, which drops the connection after every third message it
+// processes, ignores the ids it has already seen.
+func ExampleWithResend() {
+	var (
+		mu        sync.Mutex
+		seen      = map[string]bool{}
+		processed []string
+		allDone   = make(chan struct{})
+	)
+	const total = 10
+	url, stop := optServer(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			fmt.Println("server: accept:", err)
+			return
+		}
+		defer c.CloseNow() //nolint:errcheck // the kill: no close frame
+		for n := 0; n < 3; {
+			_, data, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			id, body, _ := strings.Cut(string(data), " ")
+			mu.Lock()
+			if !seen[id] { // a resent message that had arrived: ignored
+				seen[id] = true
+				processed = append(processed, body)
+				n++
+				if len(processed) == total {
+					close(allDone)
+				}
+			}
+			mu.Unlock()
+		}
+	})
+	defer stop()
+
+	c, err := resilientws.New(url,
+		resilientws.WithResend(5),
+		resilientws.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(10 * time.Millisecond) }),
+		resilientws.OnDrop(func(m resilientws.Message, err error) { fmt.Printf("dropped %q: %v\n", m.Data, err) }),
+	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := c.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := 1; i <= total; i++ {
+		// The id is the application's own: the library never rewrites the payload.
+		if err := c.SendText(context.Background(), fmt.Sprintf("id-%d message-%d", i, i)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	<-allDone
+	if err := c.Close(); err != nil {
+		fmt.Println(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Println(strings.Join(processed, " "))
+	// Output:
+	// message-1 message-2 message-3 message-4 message-5 message-6 message-7 message-8 message-9 message-10
+}

@@ -165,7 +165,9 @@ func (c *Client) dropped(m Message, reason error) {
 // Flush blocks until every message queued before the call has been written
 // to a socket, or ctx ends. It returns an error wrapping the drop reason if
 // any of those messages was dropped instead, and ErrInCallback at once when
-// called from inside a callback.
+// called from inside a callback. Written is not confirmed: with WithResend,
+// a message whose connection ends unconfirmed before Flush returns goes back
+// to the queue, and Flush waits for it to be written again.
 func (c *Client) Flush(ctx context.Context) error {
 	if c.onOwnGoroutine() {
 		return newFailure("Flush: "+describe(ErrInCallback), ErrInCallback)

@@ -333,34 +333,38 @@ func goesSilent(t *testing.T, silent int, got chan<- string) *wsServer {
 // Fast heartbeat and reconnects for the goesSilent tests.
 var fastSilence = append([]string{"-ping-interval", "50ms", "-ping-timeout", "100ms"}, fastBackoff...)
 
-// A line written just before the connection went silent is reported
-// unconfirmed, and rws sends it again on the next connection, which echoes
-// it: the README's "echoed, even during an outage".
+// Lines written just before the connection went silent are not confirmed,
+// and rws writes them again on the next connection, which echoes them: the
+// README's "echoed, even during an outage". Two identical lines are two
+// messages, each written twice.
 func TestUnconfirmedLineIsResent(t *testing.T) {
 	t.Parallel()
 	got := make(chan string, 10)
 	srv := goesSilent(t, 1, got)
 	p := startRWS(t, append(slices.Clone(fastSilence), srv.url)...)
 	p.stderr.waitFor(t, "OPEN       connection 1")
-	if _, err := fmt.Fprintln(p.stdin, "hello"); err != nil {
+	if _, err := fmt.Fprint(p.stdin, "hello\nhello\n"); err != nil {
 		t.Fatal(err)
 	}
-	if echoed := p.readLine(t); echoed != "hello" {
-		t.Fatalf("echo %q, want hello\nstderr:\n%s", echoed, p.stderr)
+	for range 2 {
+		if echoed := p.readLine(t); echoed != "hello" {
+			t.Fatalf("echo %q, want hello\nstderr:\n%s", echoed, p.stderr)
+		}
 	}
 	p.stdin.Close()
 	if code, rest := p.wait(t); code != exitOK || rest != "" {
 		t.Errorf("exit %d, more output %q; want 0 and none\nstderr:\n%s", code, rest, p.stderr)
 	}
-	if received := receive(t, got, 2); !slices.Equal(received, []string{"1:hello", "2:hello"}) {
-		t.Errorf("the server received %q, want hello on connections 1 and 2", received)
+	if received := receive(t, got, 4); !slices.Equal(received, []string{"1:hello", "1:hello", "2:hello", "2:hello"}) {
+		t.Errorf("the server received %q, want hello twice on connections 1 and 2", received)
 	}
-	if n := strings.Count(p.stderr.String(), `resend     5-byte text message "hello" may not have arrived`); n != 1 {
+	if n := strings.Count(p.stderr.String(), "connection 2 wrote 2 line(s) again"); n != 1 {
 		t.Errorf("%d resend lines, want 1:\n%s", n, p.stderr)
 	}
 }
 
-// Once only: a resent line reported unconfirmed again is not resent again.
+// Once only: a resent line that is not confirmed again is reported, with the
+// number of times it was written.
 func TestResentLineIsResentOnce(t *testing.T) {
 	t.Parallel()
 	got := make(chan string, 10)
@@ -379,8 +383,8 @@ func TestResentLineIsResentOnce(t *testing.T) {
 		t.Errorf("the server received %q (and %d more), want hello on connections 1 and 2 only", received, len(got))
 	}
 	stderr := p.stderr.String()
-	if strings.Count(stderr, "resend     ") != 1 || strings.Count(stderr, "sent again once already: not sending it again") != 1 {
-		t.Errorf("want one resend, then one refusal to resend again:\n%s", stderr)
+	if strings.Count(stderr, "resend     ") != 1 || strings.Count(stderr, `dropped    5-byte text message "hello": resilientws: written 2 times`) != 1 {
+		t.Errorf("want one resend, then one drop saying it was written twice:\n%s", stderr)
 	}
 }
 

@@ -201,7 +201,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.BoolVar(&cfg.noStdin, "no-stdin", false,
 		"do not read stdin: only receive")
 	fs.BoolVar(&cfg.resend, "resend", true,
-		"send again, once, each line written just before a connection was lost, which the server may not have received (it may then get it twice); -resend=false only reports it")
+		"write again, once, on the next connection, each line written just before a connection was lost that the server had not confirmed (the library's WithResend(1): it may then get it twice); -resend=false only reports it")
 	return fs
 }
 

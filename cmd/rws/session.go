@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -48,7 +47,7 @@ type session struct {
 	received   int               // messages printed
 	tlsHinted  bool              // the -cacert/-k hint was printed
 	lastUptime time.Duration     // how long the last connection stayed open
-	resent     map[resentKey]int // lines sent again whose fate is unknown, by content
+	resentSeen uint64            // Stats().Resent when last reported
 
 	// connMu orders a connection's lines on stderr: its OPEN and close
 	// lines (event goroutine) and its heartbeat round trips (main loop),
@@ -81,7 +80,6 @@ func newSession(cfg *config, out *messagePrinter, log *statusPrinter, demo bool)
 		demo:        demo,
 		endOnEOF:    cfg.count == 0 && cfg.duration == 0 && !cfg.noStdin && !demo,
 		stableAfter: resilientws.DefaultStableAfter,
-		resent:      map[resentKey]int{},
 		opened:      make(chan struct{}),
 		counted:     make(chan struct{}),
 		failed:      make(chan struct{}),
@@ -124,6 +122,9 @@ func (s *session) options() []resilientws.Option {
 	}
 	if s.endOnEOF {
 		opts = append(opts, resilientws.WithReconnectPolicy(s.reconnectPolicy))
+	}
+	if cfg.resend {
+		opts = append(opts, resilientws.WithResend(1))
 	}
 	interval, timeout := cfg.pingInterval, cfg.pingTimeout
 	if cfg.set["app-ping"] {
@@ -226,11 +227,10 @@ func (s *session) onMessage(m resilientws.Message) {
 
 func (s *session) onClose(e resilientws.CloseEvent) {
 	s.lastUptime = e.Uptime
-	if s.client.Stats().Queued == 0 {
-		// Nothing is written between connections, and a connection's drops
-		// come before its OnClose: with the queue empty, every line sent
-		// again has been confirmed or reported.
-		clear(s.resent)
+	if n := s.client.Stats().Resent; n > s.resentSeen {
+		s.log.warn(tagResend, "connection %d wrote %d line(s) again that the connection before had written but the server had not confirmed (it may have got them twice)",
+			e.Connection, n-s.resentSeen)
+		s.resentSeen = n
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -348,36 +348,12 @@ func describeWait(e resilientws.ReconnectEvent, lastUptime, stableAfter time.Dur
 	return why
 }
 
-// resentKey identifies a line sent again. The client copies what it sends,
-// so the copy reported again can only be told by its content.
-type resentKey struct {
-	typ  resilientws.MessageType
-	data string
-}
-
 // onDrop reports a message that will not be, or may not have been,
-// delivered. With -resend, it sends again, once, a message written just
-// before its connection was lost (ErrUnconfirmed): at least once, so the
-// server may get it twice.
+// delivered. With -resend, a line written just before its connection was
+// lost has already been written again once (WithResend(1)) when it is
+// reported unconfirmed.
 func (s *session) onDrop(m resilientws.Message, reason error) {
-	what := describeMessage(m)
-	if !s.cfg.resend || !errors.Is(reason, resilientws.ErrUnconfirmed) {
-		s.log.warn(tagDropped, "%s: %v", what, reason)
-		return
-	}
-	key := resentKey{m.Type, string(m.Data)}
-	if s.resent[key] > 0 {
-		s.resent[key]--
-		s.log.warn(tagDropped, "%s: %v; sent again once already: not sending it again", what, reason)
-		return
-	}
-	// From a callback, Send fails at once instead of waiting for room.
-	if err := s.client.Send(context.Background(), m.Type, m.Data); err != nil {
-		s.log.warn(tagDropped, "%s: %v; not sent again: %v", what, reason, err)
-		return
-	}
-	s.resent[key]++
-	s.log.warn(tagResend, "%s may not have arrived (written, but the connection was lost before the server confirmed it): sending it again, once", what)
+	s.log.warn(tagDropped, "%s: %v", describeMessage(m), reason)
 }
 
 // describeFailure explains the permanent cause that stopped the client.
