@@ -44,10 +44,10 @@ type session struct {
 	stableAfter time.Duration // the client's WithStableAfter
 
 	// Event goroutine only.
-	received   int               // messages printed
-	tlsHinted  bool              // the -cacert/-k hint was printed
-	lastUptime time.Duration     // how long the last connection stayed open
-	resentSeen uint64            // Stats().Resent when last reported
+	received   int           // messages printed
+	tlsHinted  bool          // the -cacert/-k hint was printed
+	lastUptime time.Duration // how long the last connection stayed open
+	resentSeen uint64        // Stats().Resent when last reported
 
 	// connMu orders a connection's lines on stderr: its OPEN and close
 	// lines (event goroutine) and its heartbeat round trips (main loop),

@@ -396,4 +396,3 @@ func TestDescribeWait(t *testing.T) {
 		}
 	}
 }
-
