@@ -544,3 +544,34 @@ func TestResendReportsWhatTheLastConnectionLeft(t *testing.T) {
 		t.Fatalf("events %v, want the drop before the last close", kinds)
 	}
 }
+
+// A drop report reads as one sentence with one prefix, whatever the cause
+// chain behind it (here a 1008 that stops the client).
+func TestDeliveryDropReportHasOnePrefix(t *testing.T) {
+	srv := newServer(t, resilientwstest.WithHandler(func(ctx context.Context, c *resilientwstest.Conn) {
+		_ = c.Close(websocket.StatusPolicyViolation, "go away")
+	}))
+	for _, resend := range []int{0, 1} {
+		r := newRecorder(t)
+		c := r.newClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithResend(resend))
+		for _, s := range []string{"a", "b"} {
+			if err := c.SendText(context.Background(), s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		awaitDone(t, c)
+		drops := r.of("drop")
+		if len(drops) != 2 {
+			t.Fatalf("WithResend(%d): drops %v, want a and b", resend, drops)
+		}
+		for _, d := range drops {
+			if text := d.err.Error(); strings.Count(text, "resilientws:") != 1 || strings.Count(text, "1008") > 1 {
+				t.Errorf("WithResend(%d): drop reason %q repeats itself", resend, text)
+			}
+			t.Logf("WithResend(%d): %s: %v", resend, d.msg.Data, d.err)
+		}
+	}
+}
