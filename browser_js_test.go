@@ -596,6 +596,37 @@ func TestBrowserUnconfirmedWindow(t *testing.T) {
 	}
 }
 
+// With WithResend and no application heartbeat, what leaves the window on
+// the live connection is reported at once and never resent; what the
+// window holds when the connection is lost is resent on the next one.
+func TestBrowserResendOnlyALostConnectionsLeftovers(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(), WithResend(3), WithQueue(2, 1<<20, OverflowReject))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	for _, m := range []string{"m1", "m2", "m3", "m4"} {
+		send(t, c, m)
+		if err := c.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitMessages(4, bwait)
+	srv.do("drop")
+	r.waitKind("open", 2, bwait)
+	got := texts(r.waitMessages(6, bwait))
+	if !slices.Equal(got, []string{"m1", "m2", "m3", "m4", "m3", "m4"}) {
+		t.Errorf("echoes %v, want m3 and m4 resent after m1..m4; events: %s", got, r.summary())
+	}
+	drops := r.of("drop")
+	if len(drops) != 2 || string(drops[0].msg.Data) != "m1" || string(drops[1].msg.Data) != "m2" || drops[1].err != ErrUnconfirmed {
+		t.Errorf("want m1 and m2 reported ErrUnconfirmed at once; events: %s", r.summary())
+	}
+	if st := c.Stats(); st.Resent != 2 {
+		t.Errorf("Stats.Resent = %d, want 2", st.Resent)
+	}
+}
+
 // A message over the read limit ends the connection (OnClose 1009), closed
 // with 1000 "message too big", and the client reconnects.
 func TestBrowserReadLimit(t *testing.T) {
