@@ -2,7 +2,6 @@ package resilientws
 
 import (
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,9 +197,6 @@ loop:
 		requested, answered = false, false
 		c.rearmReconnect()
 	}
-	if answered {
-		c.unconfirmed.confirm(math.MaxUint64) // the peer answered our close: it read everything
-	}
 	uptime := time.Since(cn.openedAt)
 	if uptime >= c.opts.stableAfter {
 		c.resetBackoff()
@@ -217,6 +213,6 @@ loop:
 	}
 	end.event.Connection = cn.id
 	end.event.Uptime = uptime
-	end.unconfirmed = c.unconfirmed.take()
+	end.unconfirmed = c.unconfirmed.end(answered)
 	return end
 }

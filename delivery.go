@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 )
@@ -125,8 +126,14 @@ func (l *unconfirmedLog) confirmedUpTo() uint64 {
 	return l.confirmed
 }
 
-// take removes and returns every unconfirmed message, oldest first.
-func (l *unconfirmedLog) take() []queued {
+// end is called once a connection is over: if the peer answered our close
+// frame (answered) it has read everything written, which is confirmed;
+// end returns what is left unconfirmed, oldest first, for
+// settleUnconfirmed, and empties the log for the next connection.
+func (l *unconfirmedLog) end(answered bool) []queued {
+	if answered {
+		l.confirm(math.MaxUint64)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []queued
