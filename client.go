@@ -189,6 +189,9 @@ func New(url string, opts ...Option) (*Client, error) {
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
 	c.stop, c.stopCancel = context.WithCancel(context.Background())
+	if err := c.attachObservers(); err != nil {
+		return nil, fmt.Errorf("resilientws: WithObserver: %w", err)
+	}
 	return c, nil
 }
 
