@@ -18,20 +18,18 @@ import (
 const otelCollectEvery = 100 * time.Millisecond
 
 var (
-	otelOnce    sync.Once
-	otelMetrics *resilientwsotel.Metrics
+	otelOnce     sync.Once
+	otelProvider *sdkmetric.MeterProvider
 )
 
 // instrumented returns the option that instruments a client with
 // resilientwsotel, on an SDK MeterProvider shared by the run whose manual
 // reader a goroutine collects every otelCollectEvery, for the process's
 // life.
-func instrumented() (resilientws.Option, error) {
-	var err error
+func instrumented() resilientws.Option {
 	otelOnce.Do(func() {
 		reader := sdkmetric.NewManualReader()
-		provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-		otelMetrics, err = resilientwsotel.New(resilientwsotel.WithMeterProvider(provider))
+		otelProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		go func() {
 			var rm metricdata.ResourceMetrics
 			for range time.Tick(otelCollectEvery) {
@@ -39,17 +37,10 @@ func instrumented() (resilientws.Option, error) {
 			}
 		}()
 	})
-	if err != nil {
-		return nil, err
-	}
-	return otelMetrics.Option(), nil
+	return resilientwsotel.Instrument(resilientwsotel.WithMeterProvider(otelProvider))
 }
 
 // dialRWSOtel is dialRWS with the OpenTelemetry instrumentation on.
 func dialRWSOtel(a addrs, onMsg func(int)) (client, error) {
-	opt, err := instrumented()
-	if err != nil {
-		return nil, err
-	}
-	return dialRWSWith(a, onMsg, opt)
+	return dialRWSWith(a, onMsg, instrumented())
 }

@@ -11,11 +11,11 @@
 //		resilientwsotel.Instrument(resilientwsotel.WithMeterProvider(provider)),
 //	)
 //
-// Instrument makes the instruments for one client. For many clients, make
-// one Metrics with New and pass its Option to each client: clients with the
-// same server and attributes then add up into the same series, and a client
-// that stops keeps its counts in them. Close every client you instrument:
-// Metrics reads the Stats of each until it has stopped.
+// The instruments are made once per MeterProvider and shared by every client
+// instrumented on it: clients with the same server and attributes add up
+// into the same series, and a client that stops keeps its counts in them.
+// Close every client you instrument: the instruments read the Stats of each
+// until it has stopped.
 //
 // The instrumentation is an observer (resilientws.WithObserver): its
 // handlers run after the client's own On* handlers, on the event goroutine,

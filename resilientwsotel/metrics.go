@@ -3,6 +3,7 @@ package resilientwsotel
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -34,14 +35,14 @@ const (
 
 // Histogram bucket boundaries, in seconds.
 var (
-	// DurationBuckets are those of ConnectionDuration: from 10 ms (a
+	// durationBuckets are those of ConnectionDuration: from 10 ms (a
 	// server that drops at once) to 4 hours.
-	DurationBuckets = []float64{0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400}
-	// RTTBuckets are those of HeartbeatRTT: from 100 µs (loopback) to 10 s.
-	RTTBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	durationBuckets = []float64{0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400}
+	// rttBuckets are those of HeartbeatRTT: from 100 µs (loopback) to 10 s.
+	rttBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 )
 
-// Option configures Metrics.
+// Option configures Instrument.
 type Option func(*config)
 
 type config struct {
@@ -64,12 +65,10 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 	return func(c *config) { c.attrs = append(c.attrs, attrs...) }
 }
 
-// Metrics records the metrics of the clients it instruments (Option), one
-// set of instruments for all of them. Clients with the same server and
-// attributes add up into the same series. Safe for concurrent use.
-type Metrics struct {
-	attrs []attribute.KeyValue
-
+// instruments are the instruments of one MeterProvider, shared by every
+// client instrumented on it, and the clients whose Stats its callback reads.
+// Clients with the same attributes add up into the same series.
+type instruments struct {
 	active     metric.Int64UpDownCounter
 	attempts   metric.Int64Counter
 	duration   metric.Float64Histogram
@@ -94,19 +93,60 @@ type instrumented struct {
 	opt metric.MeasurementOption // set, for the synchronous instruments
 }
 
-// New makes the instruments. It fails only if the MeterProvider refuses
-// one of them.
-func New(opts ...Option) (*Metrics, error) {
+// shared holds the instruments of each MeterProvider, made at its first
+// Instrument and kept for the process's life: one callback per provider,
+// however many clients come and go.
+var (
+	sharedMu sync.Mutex // guards shared, and makes each provider's instruments once
+	shared   = map[metric.MeterProvider]*instruments{}
+)
+
+// Instrument returns the option that records the metrics of a client: pass
+// it to resilientws.New. It adds an observer (resilientws.WithObserver), so
+// the client's own On* handlers stay as they are. The instruments are made
+// once per MeterProvider and shared by every client instrumented on it;
+// resilientws.New fails if the provider refuses one of them.
+func Instrument(opts ...Option) resilientws.Option {
 	cfg := config{}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.provider == nil {
-		cfg.provider = otel.GetMeterProvider()
+	return resilientws.WithObserver(func(c *resilientws.Client, url string) (resilientws.Observer, error) {
+		p := cfg.provider
+		if p == nil {
+			p = otel.GetMeterProvider()
+		}
+		m, err := instrumentsFor(p)
+		if err != nil {
+			return resilientws.Observer{}, err
+		}
+		return m.attach(c, append(serverAttributes(url), cfg.attrs...)), nil
+	})
+}
+
+// instrumentsFor returns the instruments of p, made at its first use. A
+// provider that cannot be a map key gets instruments of its own each time.
+func instrumentsFor(p metric.MeterProvider) (*instruments, error) {
+	if !reflect.TypeOf(p).Comparable() {
+		return newInstruments(p)
 	}
-	meter := cfg.provider.Meter(ScopeName)
-	m := &Metrics{
-		attrs:   cfg.attrs,
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if m := shared[p]; m != nil {
+		return m, nil
+	}
+	m, err := newInstruments(p)
+	if err != nil {
+		return nil, err
+	}
+	shared[p] = m
+	return m, nil
+}
+
+// newInstruments makes the instruments on p and registers their callback.
+func newInstruments(p metric.MeterProvider) (*instruments, error) {
+	meter := p.Meter(ScopeName)
+	m := &instruments{
 		clients: map[*instrumented]bool{},
 		retired: map[attribute.Distinct]*totals{},
 	}
@@ -125,11 +165,11 @@ func New(opts ...Option) (*Metrics, error) {
 	check(err)
 	m.duration, err = meter.Float64Histogram(ConnectionDuration, metric.WithUnit("s"),
 		metric.WithDescription("How long connections stayed open, by close code."),
-		metric.WithExplicitBucketBoundaries(DurationBuckets...))
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	check(err)
 	m.rtt, err = meter.Float64Histogram(HeartbeatRTT, metric.WithUnit("s"),
 		metric.WithDescription("Heartbeat round trips: from a ping to its pong."),
-		metric.WithExplicitBucketBoundaries(RTTBuckets...))
+		metric.WithExplicitBucketBoundaries(rttBuckets...))
 	check(err)
 	m.reconnects, err = meter.Int64ObservableCounter(Reconnects, metric.WithUnit("{reconnect}"),
 		metric.WithDescription("Connections that opened after the first."))
@@ -162,30 +202,8 @@ func New(opts ...Option) (*Metrics, error) {
 	return m, nil
 }
 
-// Option returns the resilientws option that instruments a client with m:
-// pass it to resilientws.New. It adds an observer (resilientws.WithObserver),
-// so the client's own On* handlers stay as they are.
-func (m *Metrics) Option() resilientws.Option {
-	return resilientws.WithObserver(m.attach)
-}
-
-// Instrument returns the option that instruments one client with Metrics of
-// its own, made with opts; resilientws.New fails with New's error. To
-// instrument many clients, make one Metrics and pass its Option to each:
-// every Metrics keeps its instruments' callback registered for good.
-func Instrument(opts ...Option) resilientws.Option {
-	return resilientws.WithObserver(func(c *resilientws.Client, url string) (resilientws.Observer, error) {
-		m, err := New(opts...)
-		if err != nil {
-			return resilientws.Observer{}, err
-		}
-		return m.attach(c, url)
-	})
-}
-
-// attach starts observing c, whose URL is url.
-func (m *Metrics) attach(c *resilientws.Client, url string) (resilientws.Observer, error) {
-	attrs := append(serverAttributes(url), m.attrs...)
+// attach starts observing c, whose series carry attrs.
+func (m *instruments) attach(c *resilientws.Client, attrs []attribute.KeyValue) resilientws.Observer {
 	set := attribute.NewSet(attrs...)
 	in := &instrumented{c: c, set: set, opt: metric.WithAttributeSet(set)}
 	m.mu.Lock()
@@ -196,14 +214,14 @@ func (m *Metrics) attach(c *resilientws.Client, url string) (resilientws.Observe
 		OnClose:     in.onClose(m),
 		OnDial:      in.onDial(m),
 		OnHeartbeat: in.onHeartbeat(m),
-	}, nil
+	}
 }
 
-func (in *instrumented) onOpen(m *Metrics) func(resilientws.OpenEvent) {
+func (in *instrumented) onOpen(m *instruments) func(resilientws.OpenEvent) {
 	return func(resilientws.OpenEvent) { m.active.Add(context.Background(), 1, in.opt) }
 }
 
-func (in *instrumented) onClose(m *Metrics) func(resilientws.CloseEvent) {
+func (in *instrumented) onClose(m *instruments) func(resilientws.CloseEvent) {
 	return func(e resilientws.CloseEvent) {
 		ctx := context.Background()
 		m.active.Add(ctx, -1, in.opt)
@@ -212,7 +230,7 @@ func (in *instrumented) onClose(m *Metrics) func(resilientws.CloseEvent) {
 	}
 }
 
-func (in *instrumented) onDial(m *Metrics) func(resilientws.DialEvent) {
+func (in *instrumented) onDial(m *instruments) func(resilientws.DialEvent) {
 	return func(e resilientws.DialEvent) {
 		if e.Err == nil {
 			m.attempts.Add(context.Background(), 1, in.opt)
@@ -223,7 +241,7 @@ func (in *instrumented) onDial(m *Metrics) func(resilientws.DialEvent) {
 	}
 }
 
-func (in *instrumented) onHeartbeat(m *Metrics) func(resilientws.HeartbeatEvent) {
+func (in *instrumented) onHeartbeat(m *instruments) func(resilientws.HeartbeatEvent) {
 	return func(e resilientws.HeartbeatEvent) {
 		m.rtt.Record(context.Background(), e.RTT.Seconds(), in.opt)
 	}

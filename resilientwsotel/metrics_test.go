@@ -428,22 +428,18 @@ func sumFloats(m map[string]float64) float64 {
 	return n
 }
 
-// Clients sharing one Metrics add up into one series, and a client that
-// stops keeps its counts in it.
+// Clients instrumented on one MeterProvider add up into one series, and a
+// client that stops keeps its counts in it.
 func TestSharedMetricsAddUp(t *testing.T) {
 	srv := resilientwstest.NewServer()
 	defer srv.Close()
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer provider.Shutdown(context.Background())
-	m, err := resilientwsotel.New(resilientwsotel.WithMeterProvider(provider))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var clients []*resilientws.Client
 	for range 2 {
 		got := make(chan struct{}, 1)
-		c, err := resilientws.New(srv.URL(), m.Option(), resilientws.WithHeartbeat(0, 0),
+		c, err := resilientws.New(srv.URL(), resilientwsotel.Instrument(resilientwsotel.WithMeterProvider(provider)), resilientws.WithHeartbeat(0, 0),
 			resilientws.OnMessage(func(resilientws.Message) { signal(got) }))
 		if err != nil {
 			t.Fatal(err)

@@ -47,7 +47,7 @@ func (t *totals) addCounters(o *totals) {
 // every client and reports the sums by attribute set. The counters of a
 // client that has stopped are read one last time and kept, so that the
 // series stay monotonic after it is gone.
-func (m *Metrics) observe(_ context.Context, o metric.Observer) error {
+func (m *instruments) observe(_ context.Context, o metric.Observer) error {
 	sums := map[attribute.Distinct]*totals{}
 	m.mu.Lock()
 	for d, r := range m.retired {
