@@ -63,13 +63,23 @@ func OnDial(f func(DialEvent)) Option {
 // message, nor make dropped messages wait for it (see OnDrop's flow
 // control). Stats counts them.
 type Observer struct {
-	OnOpen         func(OpenEvent)
-	OnClose        func(CloseEvent)
-	OnError        func(error)
-	OnBackoff      func(ReconnectEvent)
+	// OnOpen runs after the OnOpen option's handler, before the send queue
+	// is flushed on the new connection.
+	OnOpen func(OpenEvent)
+	// OnClose runs after the OnClose option's handler.
+	OnClose func(CloseEvent)
+	// OnError runs after the OnError option's handler. A panic in an
+	// observer's handler reaches it (and OnError) as a *PanicError whose
+	// Callback is "Observer." and the handler's name.
+	OnError func(error)
+	// OnBackoff runs after the OnBackoff option's handler.
+	OnBackoff func(ReconnectEvent)
+	// OnReconnecting runs after the OnReconnecting option's handler.
 	OnReconnecting func(ReconnectEvent)
-	OnDial         func(DialEvent)
-	OnHeartbeat    func(HeartbeatEvent)
+	// OnDial runs after the OnDial option's handler.
+	OnDial func(DialEvent)
+	// OnHeartbeat runs after the OnHeartbeat option's handler.
+	OnHeartbeat func(HeartbeatEvent)
 }
 
 // WithObserver adds an observer. Unlike the On* options, of which each sets
