@@ -86,7 +86,7 @@ func (r *report) header(cfg config, fdLimit uint64, smoke bool, rev string) {
 	r.printf("- %s, %s/%s, %d CPUs (%s), GOMAXPROCS=%d, fd limit %d, host %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), fdLimit, host)
 	r.printf("- library %s; load average at start %s\n", rev, loadAvg())
-	r.printf("- clients: tcp = length-prefixed frames; coder = Write/Read(context.Background()); coder+buf = Reader into a reused buffer; resilientws = Send + OnMessage, default options (heartbeat 30 s / 5 s) but OverflowBlock; gorilla = WriteMessage/ReadMessage; gws = WriteMessage/OnMessage; one in-process coder echo server\n")
+	r.printf("- clients: tcp = length-prefixed frames; coder = Write/Read(context.Background()); coder+buf = Reader into a reused buffer; resilientws = Send + OnMessage, default options (heartbeat 30 s / 5 s) but OverflowBlock; rws+otel = resilientws with the resilientwsotel instrumentation; gorilla = WriteMessage/ReadMessage; gws = WriteMessage/OnMessage; one in-process coder echo server\n")
 	r.printf("- %s; echo: %d rounds, each measurement capped at %s and %d messages (%d round trips for ping-pong), window %d\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), cfg.rounds, cfg.dur, cfg.maxMsgs, cfg.maxPP, window)
 }
