@@ -2,13 +2,18 @@ package resilientwsotel_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,6 +482,11 @@ func TestErrorType(t *testing.T) {
 	}{
 		{&resilientws.HandshakeError{StatusCode: 503}, "503"},
 		{fmt.Errorf("dial: %w", context.DeadlineExceeded), "timeout"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection_refused"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection_reset"},
+		{&net.DNSError{Err: "no such host", Name: "nowhere.invalid"}, "dns"},
+		{fmt.Errorf("tls: %w", x509.UnknownAuthorityError{}), "tls"},
+		{fmt.Errorf("handshake: %w", io.EOF), "eof"},
 		{errors.New("something"), resilientwsotel.OtherErrorType},
 	} {
 		if got := resilientwsotel.ErrorType(tc.err); got != tc.want {
