@@ -2,6 +2,7 @@ package resilientwsotel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -104,8 +105,9 @@ var (
 // Instrument returns the option that records the metrics of a client: pass
 // it to resilientws.New. It adds an observer (resilientws.WithObserver), so
 // the client's own On* handlers stay as they are. The instruments are made
-// once per MeterProvider and shared by every client instrumented on it;
-// resilientws.New fails if the provider refuses one of them.
+// once per MeterProvider, at its first client, and shared by every client
+// instrumented on it for the process's life (make one provider and keep
+// it); resilientws.New fails if the provider refuses one of them.
 func Instrument(opts ...Option) resilientws.Option {
 	cfg := config{}
 	for _, o := range opts {
@@ -193,7 +195,7 @@ func newInstruments(p metric.MeterProvider) (*instruments, error) {
 		metric.WithDescription("Bytes in the send queue."))
 	check(err)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("resilientwsotel: %w", joinErrors(errs))
+		return nil, fmt.Errorf("resilientwsotel: %w", errors.Join(errs...))
 	}
 	_, err = meter.RegisterCallback(m.observe, m.reconnects, m.sent, m.received, m.dropped, m.io, m.queueMsgs, m.queueBytes)
 	if err != nil {

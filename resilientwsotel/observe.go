@@ -2,7 +2,6 @@ package resilientwsotel
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -106,6 +105,3 @@ func (m *instruments) observe(_ context.Context, o metric.Observer) error {
 func withExtra(set attribute.Set, kv attribute.KeyValue) metric.MeasurementOption {
 	return metric.WithAttributes(append(set.ToSlice(), kv)...)
 }
-
-// joinErrors is errors.Join, kept apart for clarity at the call site.
-func joinErrors(errs []error) error { return errors.Join(errs...) }
