@@ -457,6 +457,8 @@ func TestSharedMetricsAddUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		await(t, got, "an echo")
+		// The echo may come back before the writer has counted the write.
+		waitUntil(t, "the write to be counted", func() bool { return c.Stats().MessagesSent == 1 })
 		clients = append(clients, c)
 	}
 	sent := func() int64 {
