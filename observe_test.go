@@ -170,9 +170,20 @@ func TestWithObserverAttach(t *testing.T) {
 	}
 	_ = c.Close()
 
+	// A failing attach fails New, and the client an earlier observer kept
+	// is closed, so that the observer can tell it is gone.
 	boom := errors.New("boom")
-	if _, err := New(url, WithObserver(func(*Client, string) (Observer, error) { return Observer{}, boom })); !errors.Is(err, boom) {
+	var kept *Client
+	_, err = New(url,
+		WithObserver(func(c *Client, _ string) (Observer, error) { kept = c; return Observer{}, nil }),
+		WithObserver(func(*Client, string) (Observer, error) { return Observer{}, boom }))
+	if !errors.Is(err, boom) {
 		t.Errorf("New with a failing attach: %v, want an error wrapping %v", err, boom)
+	}
+	select {
+	case <-kept.Done():
+	case <-time.After(wait):
+		t.Error("the client New gave up on is not done")
 	}
 	if _, err := New(url, WithObserver(nil)); !errors.Is(err, errNilFunc) {
 		t.Errorf("New with a nil attach: %v, want an error wrapping errNilFunc", err)
