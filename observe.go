@@ -93,7 +93,8 @@ type Observer struct {
 // may carry tokens: keep them out of what you record. attach may keep the
 // client, to read Stats later; it must not start or close it. The handlers
 // it returns are fixed for the client's life. An error from attach makes New
-// fail with it.
+// fail with it, after closing the client: the observers attached before see
+// its Done channel closed.
 func WithObserver(attach func(c *Client, url string) (Observer, error)) Option {
 	if attach == nil {
 		return nilFunc("WithObserver")
