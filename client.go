@@ -191,6 +191,10 @@ func New(url string, opts ...Option) (*Client, error) {
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError
 	c.stop, c.stopCancel = context.WithCancel(context.Background())
+	if err := c.attachObservers(); err != nil {
+		_ = c.Close() // an observer attached before may keep c: Done tells it c is gone
+		return nil, fmt.Errorf("resilientws: WithObserver: %w", err)
+	}
 	return c, nil
 }
 

@@ -19,6 +19,8 @@ const (
 	evReconnecting
 	evDrop
 	evBackoff
+	evHeartbeat
+	evDial
 )
 
 // event is one callback to run. Only the fields of its kind are set.
@@ -29,6 +31,8 @@ type event struct {
 	open  OpenEvent
 	close CloseEvent
 	rec   ReconnectEvent
+	beat  HeartbeatEvent
+	dial  DialEvent
 	buf   *bytes.Buffer // evMessage with WithPooledMessages: back to the pool after OnMessage
 }
 
@@ -276,6 +280,7 @@ func (d *dispatcher) deliver(ev event) {
 		if o.onOpen != nil {
 			d.guard("OnOpen", func() { o.onOpen(ev.open) })
 		}
+		observe(d, "Observer.OnOpen", ev.open, func(ob *Observer) func(OpenEvent) { return ob.OnOpen })
 		close(ev.open.conn.gate) // the queue may flow
 	case evMessage:
 		if o.onMessage != nil {
@@ -286,39 +291,51 @@ func (d *dispatcher) deliver(ev event) {
 		if o.onClose != nil {
 			d.guard("OnClose", func() { o.onClose(ev.close) })
 		}
+		observe(d, "Observer.OnClose", ev.close, func(ob *Observer) func(CloseEvent) { return ob.OnClose })
 	case evError:
-		if o.onError != nil {
-			d.guard("OnError", func() { o.onError(ev.err) })
-		}
+		d.reportError(ev.err)
 	case evReconnecting:
 		if o.onReconnecting != nil {
 			d.guard("OnReconnecting", func() { o.onReconnecting(ev.rec) })
 		}
+		observe(d, "Observer.OnReconnecting", ev.rec, func(ob *Observer) func(ReconnectEvent) { return ob.OnReconnecting })
 	case evBackoff:
 		if o.onBackoff != nil {
 			d.guard("OnBackoff", func() { o.onBackoff(ev.rec) })
 		}
+		observe(d, "Observer.OnBackoff", ev.rec, func(ob *Observer) func(ReconnectEvent) { return ob.OnBackoff })
 	case evDrop:
 		if o.onDrop != nil {
 			d.guard("OnDrop", func() { o.onDrop(ev.msg, ev.err) })
 		}
+	case evHeartbeat:
+		if o.onHeartbeat != nil {
+			d.guard("OnHeartbeat", func() { o.onHeartbeat(ev.beat) })
+		}
+		observe(d, "Observer.OnHeartbeat", ev.beat, func(ob *Observer) func(HeartbeatEvent) { return ob.OnHeartbeat })
+	case evDial:
+		if o.onDial != nil {
+			d.guard("OnDial", func() { o.onDial(ev.dial) })
+		}
+		observe(d, "Observer.OnDial", ev.dial, func(ob *Observer) func(DialEvent) { return ob.OnDial })
 	}
 }
 
-// reportError delivers err to OnError; only the event goroutine calls it.
+// reportError delivers err to OnError, then to the observers' OnError; only
+// the event goroutine calls it.
 func (d *dispatcher) reportError(err error) {
 	if d.opts.onError != nil {
 		d.guard("OnError", func() { d.opts.onError(err) })
 	}
+	observe(d, "OnError", err, func(ob *Observer) func(error) { return ob.OnError })
 }
 
-// guard runs f, turning a panic into an OnError report (a panic in OnError
-// itself is dropped, to avoid a loop).
+// guard runs f, turning a panic into an OnError report (a panic in an
+// OnError, the user's or an observer's, is dropped, to avoid a loop).
 func (d *dispatcher) guard(name string, f func()) {
 	defer func() {
-		if v := recover(); v != nil && name != "OnError" && d.opts.onError != nil {
-			err := &PanicError{Callback: name, Value: v}
-			d.guard("OnError", func() { d.opts.onError(err) })
+		if v := recover(); v != nil && name != "OnError" {
+			d.reportError(&PanicError{Callback: name, Value: v})
 		}
 	}()
 	f()

@@ -20,11 +20,13 @@
 //
 // # Callbacks
 //
-// OnOpen, OnMessage, OnClose, OnError, OnBackoff, OnReconnecting and OnDrop
-// run on one
-// event goroutine, one at a time, in the order the events happened, and
-// never while a library lock is held, so they need no locks of their own.
-// Handlers are fixed at New.
+// OnOpen, OnMessage, OnClose, OnError, OnBackoff, OnReconnecting, OnDrop,
+// OnDial and OnHeartbeat run on one event goroutine, one at a time, in the
+// order the events happened, and never while a library lock is held, so
+// they need no locks of their own. Handlers are fixed at New. Each On*
+// option sets the one handler of its event; instrumentation adds its own
+// next to them with WithObserver, and they run after the On* handler, in
+// the order the options were given.
 //
 // For each connection the order is OnOpen, its OnMessages, then exactly one
 // OnClose; a connection that never opened gets neither. Between
@@ -32,8 +34,10 @@
 // for the first retry), the wait, what set it (ReconnectEvent.DelaySource)
 // and its cause; OnReconnecting comes when the wait is over, just before the
 // next dial, with the wait that really passed (Reconnect may cut it short).
-// A connection lost without a close frame gives OnError, then OnClose with
-// code 1006. A close frame from the server gives OnClose only, with its code
+// Each dial gives OnDial with its outcome, before the OnOpen or the
+// OnError it leads to; each heartbeat round trip gives OnHeartbeat, between
+// its connection's OnOpen and OnClose. A connection lost without a close
+// frame gives OnError, then OnClose with code 1006. A close frame from the server gives OnClose only, with its code
 // and reason. A failed dial gives OnError. The OnClose at Close has code
 // 1000 (CloseWith's code and reason after CloseWith), Err nil and Reconnect
 // false.
@@ -235,8 +239,8 @@
 // A slow OnMessage is never taken for a dead peer: the reader goes on
 // reading pongs while OnMessage works, and a pong that is late because the
 // reader waited for OnMessage does not count. Pings from the server are
-// answered however idle the client is. Stats gives the last and the
-// smoothed round trip.
+// answered however idle the client is. OnHeartbeat gets every round trip;
+// Stats gives the last and the smoothed one.
 //
 // # Shutdown
 //

@@ -145,7 +145,7 @@ func (h *heartbeat) beat() {
 	cancel()
 	switch {
 	case err == nil:
-		cn.c.stats.setRTT(time.Since(sent))
+		cn.c.heartbeatRTT(cn, time.Since(sent))
 		h.confirm(written)
 	case cn.isDead():
 		return
@@ -222,7 +222,7 @@ func (h *heartbeat) pong(t time.Time) {
 	a := h.app
 	a.awaiting = false
 	a.deadline.Stop()
-	h.cn.c.stats.setRTT(t.Sub(a.sentAt))
+	h.cn.c.heartbeatRTT(h.cn, t.Sub(a.sentAt))
 	h.confirm(a.written) // the server answered after reading all of it
 }
 

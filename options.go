@@ -116,7 +116,16 @@ type options struct {
 	onReconnecting func(ReconnectEvent)
 	onBackoff      func(ReconnectEvent)
 	onDrop         func(Message, error)
+	onHeartbeat    func(HeartbeatEvent)
+	onDial         func(DialEvent)
 	report         func(error) // OnError from the event goroutine, panic-guarded (set by New)
+
+	// Observers (observe.go): the attach functions of WithObserver, called
+	// at the end of New, which fills observers and the want flags (an
+	// event is posted only if a handler waits for it).
+	attach                               []func(*Client, string) (Observer, error)
+	observers                            []Observer
+	wantBackoff, wantDial, wantHeartbeat bool
 
 	heartbeatInterval time.Duration
 	heartbeatTimeout  time.Duration

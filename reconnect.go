@@ -198,11 +198,13 @@ func (c *Client) supervise() {
 			return
 		case err != nil:
 			c.stats.dialFailures.Add(1)
+			c.dialed(attempt, 0, err)
 			c.logf(slog.LevelDebug, "resilientws: dial failed", "attempt", attempt, "err", err)
 			c.postError(err)
 			cause = err
 		default:
 			conns++
+			c.dialed(attempt, conns, nil)
 			attempt = 0
 			end := c.runConnection(newConnection(c, ws, raw, conns))
 			if end.user {
@@ -247,7 +249,7 @@ func (c *Client) supervise() {
 			c.disp.post(event{kind: evClose, close: *closeEv})
 		}
 		rec := ReconnectEvent{Attempt: attempt + 1, BackoffAttempt: drawn, Delay: delay, DelaySource: src, Err: cause}
-		if c.opts.onBackoff != nil {
+		if c.opts.wantBackoff {
 			c.disp.post(event{kind: evBackoff, rec: rec})
 		}
 		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "attempt", rec.Attempt,

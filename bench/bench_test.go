@@ -47,6 +47,7 @@ func BenchmarkSend(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("coder/%d", size), func(b *testing.B) { benchSendCoder(b, size) })
 		b.Run(fmt.Sprintf("resilientws/%d", size), func(b *testing.B) { benchSendRWS(b, size) })
+		b.Run(fmt.Sprintf("rws+otel/%d", size), func(b *testing.B) { benchSendRWS(b, size, instrumented()) })
 	}
 }
 
@@ -58,6 +59,7 @@ func BenchmarkReceive(b *testing.B) {
 		b.Run(fmt.Sprintf("coder/%d", size), func(b *testing.B) { benchRecvCoder(b, size, false) })
 		b.Run(fmt.Sprintf("coder+buf/%d", size), func(b *testing.B) { benchRecvCoder(b, size, true) })
 		b.Run(fmt.Sprintf("resilientws/%d", size), func(b *testing.B) { benchRecvRWS(b, size) })
+		b.Run(fmt.Sprintf("rws+otel/%d", size), func(b *testing.B) { benchRecvRWS(b, size, instrumented()) })
 	}
 }
 
@@ -101,16 +103,17 @@ func benchSendCoder(b *testing.B, size int) {
 	b.StopTimer()
 }
 
-// newBenchRWS starts a library client on path and waits for it to open.
-func newBenchRWS(b *testing.B, path string, onMsg func(resilientws.Message)) *resilientws.Client {
+// newBenchRWS starts a library client on path, with extra options (rws+otel:
+// the OpenTelemetry instrumentation), and waits for it to open.
+func newBenchRWS(b *testing.B, path string, onMsg func(resilientws.Message), extra ...resilientws.Option) *resilientws.Client {
 	b.Helper()
 	opened := make(chan struct{})
 	var once sync.Once
-	c, err := resilientws.New("ws://"+benchAddr+path,
+	c, err := resilientws.New("ws://"+benchAddr+path, append([]resilientws.Option{
 		resilientws.OnOpen(func(resilientws.OpenEvent) { once.Do(func() { close(opened) }) }),
 		resilientws.OnMessage(onMsg),
 		resilientws.WithQueue(resilientws.DefaultQueueMessages, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
-	)
+	}, extra...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,13 +128,13 @@ func newBenchRWS(b *testing.B, path string, onMsg func(resilientws.Message)) *re
 	return c
 }
 
-func benchSendRWS(b *testing.B, size int) {
+func benchSendRWS(b *testing.B, size int, extra ...resilientws.Option) {
 	ok := make(chan struct{}, 1)
 	c := newBenchRWS(b, "/sink", func(m resilientws.Message) {
 		if string(m.Data) == "ok" {
 			ok <- struct{}{}
 		}
-	})
+	}, extra...)
 	defer c.Close()
 	p := make([]byte, size)
 	ctx := context.Background()
@@ -189,7 +192,7 @@ func benchRecvCoder(b *testing.B, size int, reuse bool) {
 	b.StopTimer()
 }
 
-func benchRecvRWS(b *testing.B, size int) {
+func benchRecvRWS(b *testing.B, size int, extra ...resilientws.Option) {
 	var (
 		want = b.N
 		got  int
@@ -204,7 +207,7 @@ func benchRecvRWS(b *testing.B, size int) {
 		if got == want {
 			close(done)
 		}
-	})
+	}, extra...)
 	defer c.Close()
 	ctx := context.Background()
 	b.SetBytes(int64(size))

@@ -47,6 +47,7 @@ var variants = []variant{
 	{"rws+pooled", func(a addrs, onMsg func(int)) (client, error) {
 		return dialRWSWith(a, onMsg, resilientws.WithPooledMessages())
 	}},
+	{"rws+otel", dialRWSOtel},
 	{"gorilla", dialGorilla},
 	{"gws", dialGWS},
 }

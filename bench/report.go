@@ -86,7 +86,7 @@ func (r *report) header(cfg config, fdLimit uint64, smoke bool, rev string) {
 	r.printf("- %s, %s/%s, %d CPUs (%s), GOMAXPROCS=%d, fd limit %d, host %s\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), fdLimit, host)
 	r.printf("- library %s; load average at start %s\n", rev, loadAvg())
-	r.printf("- clients: tcp = length-prefixed frames; coder = Write/Read(context.Background()); coder+buf = Reader into a reused buffer; resilientws = Send + OnMessage, default options (heartbeat 30 s / 5 s) but OverflowBlock; gorilla = WriteMessage/ReadMessage; gws = WriteMessage/OnMessage; one in-process coder echo server\n")
+	r.printf("- clients: tcp = length-prefixed frames; coder = Write/Read(context.Background()); coder+buf = Reader into a reused buffer; resilientws = Send + OnMessage, default options (heartbeat 30 s / 5 s) but OverflowBlock; rws+otel = resilientws with the resilientwsotel instrumentation; gorilla = WriteMessage/ReadMessage; gws = WriteMessage/OnMessage; one in-process coder echo server\n")
 	r.printf("- %s; echo: %d rounds, each measurement capped at %s and %d messages (%d round trips for ping-pong), window %d\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), cfg.rounds, cfg.dur, cfg.maxMsgs, cfg.maxPP, window)
 }
@@ -172,6 +172,8 @@ func (r *report) echo(res map[string]map[string][]echoResult, cfg config) {
 		}
 	}
 
+	r.instrumentationCost(res)
+
 	if len(res) < 5 {
 		return // targets need every workload
 	}
@@ -193,6 +195,27 @@ func (r *report) echo(res map[string]map[string][]echoResult, cfg config) {
 	for _, w := range []string{"pipelined 64 B", "pipelined 16 KiB"} {
 		da := median(perRound(res[w][lib], res[w][baseline], func(v, b echoResult) float64 { return v.allocs - b.allocs }))
 		r.target("allocs per echoed message, "+strings.TrimPrefix(w, "pipelined "), "≤ raw coder + 2 (send + receive; per path: go test -bench)", fmt.Sprintf("%+.1f", da), da <= 2)
+	}
+}
+
+// instrumentationCost compares rws+otel with resilientws, the same client
+// without the instrumentation, round by round.
+func (r *report) instrumentationCost(res map[string]map[string][]echoResult) {
+	const with, without = "rws+otel", "resilientws"
+	printed := false
+	for _, w := range []string{"pipelined 64 B", "pipelined 16 KiB"} {
+		ratios := perRound(res[w][with], res[w][without], func(v, b echoResult) float64 { return v.rate / b.rate })
+		if len(ratios) == 0 {
+			continue
+		}
+		if !printed {
+			r.printf("\n## Cost of the OpenTelemetry instrumentation\n\n")
+			r.printf("rws+otel (resilientwsotel on an SDK MeterProvider, collected every %s) against resilientws, the same client without it: median of per-round throughput ratios (min–max).\n\n", otelCollectEvery)
+			r.printf("| Workload | ×resilientws | min–max | rounds |\n|---|---|---|---|\n")
+			printed = true
+		}
+		lo, hi := minMax(ratios)
+		r.printf("| %s | %.3f | %.3f–%.3f | %d |\n", w, median(ratios), lo, hi, len(ratios))
 	}
 }
 

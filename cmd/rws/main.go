@@ -157,12 +157,6 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 		defer t.Stop()
 		deadline = t.C
 	}
-	var rtt <-chan time.Time
-	if cfg.pingInterval > 0 && !cfg.quiet {
-		t := time.NewTicker(min(max(cfg.pingInterval/2, 50*time.Millisecond), time.Second))
-		defer t.Stop()
-		rtt = t.C
-	}
 
 	// After the end of input and the flush: the quiet period of -linger.
 	var (
@@ -264,8 +258,6 @@ func (s *session) loop(ctx context.Context, stopSignals func(), stdin io.Reader)
 		case <-s.failed:
 			s.log.fatal("%v", s.failErr)
 			return s.close("error", exitFailure, false)
-		case <-rtt:
-			s.printRTT()
 		}
 	}
 }

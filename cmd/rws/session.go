@@ -49,14 +49,6 @@ type session struct {
 	lastUptime time.Duration // how long the last connection stayed open
 	resentSeen uint64        // Stats().Resent when last reported
 
-	// connMu orders a connection's lines on stderr: its OPEN and close
-	// lines (event goroutine) and its heartbeat round trips (main loop),
-	// so that no round trip is printed outside its connection's lines.
-	connMu   sync.Mutex
-	conn     int           // number of the last connection opened
-	connOpen bool          // between its OnOpen and OnClose
-	rttSeen  time.Duration // Stats().LastRTT when last printed, or at OnOpen
-
 	opened     chan struct{} // closed at the first OnOpen
 	counted    chan struct{} // closed once -count messages have been printed
 	failed     chan struct{} // closed by fail
@@ -116,6 +108,7 @@ func (s *session) options() []resilientws.Option {
 		resilientws.OnBackoff(s.onBackoff),
 		resilientws.OnReconnecting(s.onReconnecting),
 		resilientws.OnDrop(s.onDrop),
+		resilientws.OnHeartbeat(s.onHeartbeat),
 		// Backpressure for stdin: a full queue makes the reader wait.
 		resilientws.WithQueue(cfg.queue, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
 		resilientws.WithReadLimit(cfg.readLimit),
@@ -198,15 +191,9 @@ func (s *session) onOpen(e resilientws.OpenEvent) {
 	if e.Subprotocol != "" {
 		msg += ", subprotocol " + e.Subprotocol
 	}
-	st := s.client.Stats()
-	if st.Queued > 0 {
-		msg += fmt.Sprintf(", %d queued message(s) go out now", st.Queued)
+	if q := s.client.Stats().Queued; q > 0 {
+		msg += fmt.Sprintf(", %d queued message(s) go out now", q)
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	// A round trip measured before this line is not printed: it may belong
-	// to the connection before.
-	s.conn, s.connOpen, s.rttSeen = e.Connection, true, st.LastRTT
 	s.log.event(tagOpen, "%s", msg)
 }
 
@@ -232,12 +219,6 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 			e.Connection, n-s.resentSeen)
 		s.resentSeen = n
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if !s.cfg.quiet && s.cfg.pingInterval > 0 {
-		s.printRTTLocked() // the last round trip, if the main loop has not printed it yet
-	}
-	s.connOpen = false
 	msg := fmt.Sprintf("connection %d closed: %s", e.Connection, describeCode(e.Code))
 	if e.Reason != "" {
 		msg += fmt.Sprintf(" %q", e.Reason)
@@ -254,29 +235,11 @@ func (s *session) onClose(e resilientws.CloseEvent) {
 	}
 }
 
-// printRTT prints the last heartbeat round trip if it is new and was
-// measured on the connection whose OPEN line was the last printed, which
-// is still open: never after that connection's close line, nor under the
-// number of another. The library has no round-trip event, so the main loop
-// polls Stats and prints under connMu, in order with OnOpen and OnClose
-// (which prints the last one before its close line).
-func (s *session) printRTT() {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	s.printRTTLocked()
-}
-
-// printRTTLocked is printRTT; s.connMu must be held.
-func (s *session) printRTTLocked() {
-	if !s.connOpen {
-		return
-	}
-	st := s.client.Stats()
-	if st.Connects != uint64(s.conn) || st.LastRTT == 0 || st.LastRTT == s.rttSeen {
-		return // a newer connection whose OnOpen has not run yet, or nothing new
-	}
-	s.rttSeen = st.LastRTT
-	s.log.event(tagHeartbeat, "connection %d: RTT %s (smoothed %s)", s.conn, fmtDuration(st.LastRTT), fmtDuration(st.SmoothedRTT))
+// onHeartbeat prints a heartbeat round trip. It runs on the event
+// goroutine, as OnOpen and OnClose do, so each round trip is printed
+// between its connection's OPEN and close lines.
+func (s *session) onHeartbeat(e resilientws.HeartbeatEvent) {
+	s.log.event(tagHeartbeat, "connection %d: RTT %s (smoothed %s)", e.Connection, fmtDuration(e.RTT), fmtDuration(e.SmoothedRTT))
 }
 
 func (s *session) onError(err error) {
