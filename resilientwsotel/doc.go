@@ -38,6 +38,7 @@
 //	resilientws.client.messages.sent         Counter (async), {message}                                            resilientws_client_messages_sent_total
 //	resilientws.client.messages.received     Counter (async), {message}                                            resilientws_client_messages_received_total
 //	resilientws.client.messages.dropped      Counter (async), {message}          reason                            resilientws_client_messages_dropped_total
+//	resilientws.client.messages.resent       Counter (async), {message}                                            resilientws_client_messages_resent_total
 //	resilientws.client.queue.messages        Gauge (async), {message}                                              resilientws_client_queue_messages
 //	resilientws.client.queue.bytes           Gauge (async), By                                                     resilientws_client_queue_bytes
 //	resilientws.client.heartbeat.rtt         Histogram, s                                                          resilientws_client_heartbeat_rtt_seconds

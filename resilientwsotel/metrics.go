@@ -28,6 +28,7 @@ const (
 	MessagesSent       = "resilientws.client.messages.sent"
 	MessagesReceived   = "resilientws.client.messages.received"
 	MessagesDropped    = "resilientws.client.messages.dropped"
+	MessagesResent     = "resilientws.client.messages.resent"
 	QueueMessages      = "resilientws.client.queue.messages"
 	QueueBytes         = "resilientws.client.queue.bytes"
 	HeartbeatRTT       = "resilientws.client.heartbeat.rtt"
@@ -78,6 +79,7 @@ type instruments struct {
 	sent       metric.Int64ObservableCounter
 	received   metric.Int64ObservableCounter
 	dropped    metric.Int64ObservableCounter
+	resent     metric.Int64ObservableCounter
 	io         metric.Int64ObservableCounter
 	queueMsgs  metric.Int64ObservableGauge
 	queueBytes metric.Int64ObservableGauge
@@ -185,6 +187,9 @@ func newInstruments(p metric.MeterProvider) (*instruments, error) {
 	m.dropped, err = meter.Int64ObservableCounter(MessagesDropped, metric.WithUnit("{message}"),
 		metric.WithDescription("Messages accepted by Send and then dropped (OnDrop), by reason."))
 	check(err)
+	m.resent, err = meter.Int64ObservableCounter(MessagesResent, metric.WithUnit("{message}"),
+		metric.WithDescription("Messages written again on a later connection (resilientws.WithResend)."))
+	check(err)
 	m.io, err = meter.Int64ObservableCounter(IO, metric.WithUnit("By"),
 		metric.WithDescription("Message bytes written and read, by network.io.direction."))
 	check(err)
@@ -197,7 +202,7 @@ func newInstruments(p metric.MeterProvider) (*instruments, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("resilientwsotel: %w", errors.Join(errs...))
 	}
-	_, err = meter.RegisterCallback(m.observe, m.reconnects, m.sent, m.received, m.dropped, m.io, m.queueMsgs, m.queueBytes)
+	_, err = meter.RegisterCallback(m.observe, m.reconnects, m.sent, m.received, m.dropped, m.resent, m.io, m.queueMsgs, m.queueBytes)
 	if err != nil {
 		return nil, fmt.Errorf("resilientwsotel: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 // totals are the counters of Stats the observable instruments report.
 type totals struct {
 	set                                     attribute.Set
-	reconnects, sent, received              int64
+	reconnects, sent, received, resent      int64
 	bytesSent, bytesReceived                int64
 	queueFull, expired, unconfirmed, closed int64
 	queued, buffered                        int64 // gauges: live clients only
@@ -22,6 +22,7 @@ func (t *totals) add(st resilientws.Stats) {
 	t.reconnects += int64(st.Reconnects)
 	t.sent += int64(st.MessagesSent)
 	t.received += int64(st.MessagesReceived)
+	t.resent += int64(st.Resent)
 	t.bytesSent += int64(st.BytesSent)
 	t.bytesReceived += int64(st.BytesReceived)
 	t.queueFull += int64(st.DroppedQueueFull)
@@ -34,6 +35,7 @@ func (t *totals) addCounters(o *totals) {
 	t.reconnects += o.reconnects
 	t.sent += o.sent
 	t.received += o.received
+	t.resent += o.resent
 	t.bytesSent += o.bytesSent
 	t.bytesReceived += o.bytesReceived
 	t.queueFull += o.queueFull
@@ -89,6 +91,7 @@ func (m *instruments) observe(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(m.reconnects, t.reconnects, opt)
 		o.ObserveInt64(m.sent, t.sent, opt)
 		o.ObserveInt64(m.received, t.received, opt)
+		o.ObserveInt64(m.resent, t.resent, opt)
 		o.ObserveInt64(m.io, t.bytesSent, withExtra(t.set, DirectionKey.String("transmit")))
 		o.ObserveInt64(m.io, t.bytesReceived, withExtra(t.set, DirectionKey.String("receive")))
 		o.ObserveInt64(m.dropped, t.queueFull, withExtra(t.set, ReasonKey.String(ReasonQueueFull)))
