@@ -130,6 +130,7 @@ type Client struct {
 	supDone     chan struct{}                      // closed when the supervisor has returned
 	supGID      atomic.Uint64                      // the supervisor goroutine's id (it runs the dial hook and the policy)
 	reconnect   atomic.Bool                        // Reconnect was called (and queue.ready signalled)
+	nudge       atomic.Int32                       // a pageEvent to act on (and queue.ready signalled); in the browser only
 	dialCancel  atomic.Pointer[context.CancelFunc] // ends the dial in progress, for Shutdown
 	unconfirmed *unconfirmedLog                    // messages written and not yet confirmed
 	current     atomic.Pointer[connection]         // the open connection, for Shutdown to cut

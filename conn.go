@@ -159,6 +159,9 @@ loop:
 				}
 				break loop
 			}
+			if c.takeNudge() != pageNone {
+				hb.probe() // the page came back, or the network: is the socket still alive?
+			}
 			if gate == nil {
 				c.writeQueued(cn, cf)
 			}
