@@ -132,6 +132,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	cf := &confirm
 	gate := cn.gate // until OnOpen has returned
 	requested, answered := false, false
+	var page pageProbe // in the browser: the last page event seen
 loop:
 	for {
 		select {
@@ -159,7 +160,8 @@ loop:
 				}
 				break loop
 			}
-			if c.takeNudge() != pageNone {
+			if e := c.takeNudge(); e != pageNone {
+				page.seen(e)
 				hb.probe() // the page came back, or the network: is the socket still alive?
 			}
 			if gate == nil {
@@ -190,6 +192,7 @@ loop:
 			hb.late()
 		}
 	}
+	page.rearm(c, hb)
 	cn.stop()
 	hb.stop()
 	cf.stop()

@@ -1,5 +1,7 @@
 package resilientws
 
+import "time"
+
 // pageEvent is an event of the page the client runs in that asks the
 // supervisor to act at once: to dial now when it waits between
 // connections, to probe the open connection with the application
@@ -39,3 +41,36 @@ func (c *Client) pageNudge(e pageEvent) {
 
 // takeNudge returns the page event recorded since the last call, if any.
 func (c *Client) takeNudge() pageEvent { return pageEvent(c.nudge.Swap(int32(pageNone))) }
+
+// pageProbe remembers the last page event an open connection saw. If the
+// connection ends soon after, its end was the answer to the event's
+// question (a probe's heartbeat timeout, or the close of a socket the
+// browser dropped while the page was frozen or cached), and the wait before
+// the next dial is cut as the event would have cut it.
+type pageProbe struct {
+	e  pageEvent
+	at time.Time
+}
+
+// pageProbeGrace is how long after a page event, the heartbeat timeout
+// added, the end of a connection is taken as the answer to it.
+const pageProbeGrace = time.Second
+
+// seen records e, which the connection is being probed for.
+func (p *pageProbe) seen(e pageEvent) { p.e, p.at = e, time.Now() }
+
+// rearm records the event again for the wait after the connection's end,
+// if the connection ended within the grace (the heartbeat hb's timeout
+// added) of it.
+func (p *pageProbe) rearm(c *Client, hb *heartbeat) {
+	if p.e == pageNone {
+		return
+	}
+	grace := pageProbeGrace
+	if hb != nil && hb.app != nil {
+		grace += hb.timeout
+	}
+	if time.Since(p.at) <= grace {
+		c.pageNudge(p.e)
+	}
+}

@@ -1,0 +1,426 @@
+//go:build js && wasm
+
+package resilientws
+
+// The browser suite, part two: the page's lifecycle (online, offline,
+// visibility, back/forward cache, freeze), write backpressure and the read
+// limit from the first message. A headless page never changes network or
+// visibility by itself: the tests dispatch the events from the page, and
+// override navigator.onLine and document.visibilityState where the client
+// reads them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall/js"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
+)
+
+// jsEval runs JavaScript in the page.
+func jsEval(t testing.TB, code string) js.Value {
+	t.Helper()
+	var v js.Value
+	if err := jsCall(func() { v = js.Global().Call("eval", code) }); err != nil {
+		t.Fatalf("eval %q: %v", code, err)
+	}
+	return v
+}
+
+// fire dispatches a plain event named name on window or document.
+func fire(t testing.TB, target, name string) {
+	t.Helper()
+	jsEval(t, fmt.Sprintf("%s.dispatchEvent(new Event(%q))", target, name))
+}
+
+// setOnline makes navigator.onLine say on (false), or the browser's own
+// again (true), for the test.
+func setOnline(t testing.TB, on bool) {
+	t.Helper()
+	if on {
+		jsEval(t, "delete navigator.onLine")
+		return
+	}
+	jsEval(t, "Object.defineProperty(navigator, 'onLine', {get: () => false, configurable: true})")
+	t.Cleanup(func() { jsEval(t, "delete navigator.onLine") })
+}
+
+// setVisibility makes document.visibilityState say state for the test.
+func setVisibility(t testing.TB, state string) {
+	t.Helper()
+	jsEval(t, fmt.Sprintf("Object.defineProperty(document, 'visibilityState', {get: () => %q, configurable: true})", state))
+	t.Cleanup(func() { jsEval(t, "delete document.visibilityState") })
+}
+
+// slowBackoff waits initial, then twice as long each time up to max,
+// without jitter.
+func slowBackoff(initial, max time.Duration) Option {
+	return WithBackoff(func() backoff.BackOff {
+		return backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(initial),
+			backoff.WithRandomizationFactor(0),
+			backoff.WithMultiplier(2),
+			backoff.WithMaxInterval(max),
+			backoff.WithMaxElapsedTime(0))
+	})
+}
+
+// quiet fails the test if cond holds at any check during d: for what must
+// not happen (a dial the client should not make).
+func quiet(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		if cond() {
+			t.Fatalf("%s", what)
+		}
+		<-tick.C
+	}
+}
+
+// lostAndWaiting opens a client on srv, drops its connection and returns
+// once the client waits before its next dial (OnBackoff).
+func lostAndWaiting(t testing.TB, r *recorder, srv *ctlSrv, opts ...Option) *Client {
+	t.Helper()
+	c := r.newClient(srv.url, opts...)
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	srv.do("drop")
+	r.waitKind("backoff", 1, bwait)
+	return c
+}
+
+// The window's online event cuts the wait: the next dial comes at once,
+// although the backoff says 30 s.
+func TestBrowserOnlineWhileWaitingDialsAtOnce(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	lostAndWaiting(t, r, srv, slowBackoff(30*time.Second, 30*time.Second))
+	if d := r.of("backoff")[0].rec.Delay; d != 30*time.Second {
+		t.Fatalf("OnBackoff's delay = %s, want 30s", d)
+	}
+	fired := time.Now()
+	fire(t, "window", "online")
+	open := r.waitKind("open", 2, bwait)
+	took := open.at.Sub(fired)
+	t.Logf("online to the next open: %s", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the next connection opened %s after online, want within a second", took)
+	}
+	if e := r.waitKind("reconnecting", 1, bwait).rec; e.DelaySource != DelayNone || e.Delay >= 30*time.Second {
+		t.Errorf("OnReconnecting = %+v, want the wait cut short (DelayNone)", e)
+	}
+}
+
+// The online event while OPEN probes the connection with the application
+// heartbeat's ping: a dead one (a silent server here) is replaced within
+// the heartbeat timeout, although the interval is a minute, and the next
+// dial comes at once, although the backoff says 30 s.
+func TestBrowserOnlineWhileOpenProbes(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, slowBackoff(30*time.Second, 30*time.Second),
+		WithAppHeartbeat(time.Minute, timeout, Message{Type: Text, Data: []byte(pingText)},
+			func(m Message) bool { return string(m.Data) == pongText }))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	srv.do("silence")
+	fired := time.Now()
+	fire(t, "window", "online")
+	closed := r.waitKind("close", 1, bwait)
+	took := closed.at.Sub(fired)
+	t.Logf("online to the dead connection's close: %s", took.Round(time.Millisecond))
+	if took > timeout+500*time.Millisecond { // slack for a loaded machine
+		t.Errorf("closed %s after online, want within the heartbeat timeout (%s)", took, timeout)
+	}
+	if e := closed.close; !errors.Is(e.Err, ErrHeartbeatTimeout) || !e.Reconnect {
+		t.Errorf("OnClose = %+v, want ErrHeartbeatTimeout, reconnecting", e)
+	}
+	srv.do("speak")
+	// The probe's verdict came soon after online: the wait after it is
+	// cut as online would have cut it, although the backoff says 30 s.
+	if took := r.waitKind("open", 2, bwait).at.Sub(closed.at); took > time.Second {
+		t.Errorf("the next connection opened %s after the close, want within a second", took)
+	}
+}
+
+// While navigator.onLine is false, a wait that ends does not dial: the
+// client waits for online (a visibility change does not cut that wait),
+// then dials at once.
+func TestBrowserOfflineThenOnline(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, slowBackoff(50*time.Millisecond, 30*time.Second))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	setOnline(t, false)
+	fire(t, "window", "offline")
+	srv.do("drop")
+	r.waitKind("backoff", 1, bwait)
+	requests := srv.state().Requests
+	dialed := func() bool { return len(r.of("reconnecting")) > 0 || srv.state().Requests != requests }
+	quiet(t, "the client dialed while the browser said offline", 500*time.Millisecond, dialed)
+	fire(t, "document", "visibilitychange")
+	quiet(t, "a visibility change cut the offline wait", 300*time.Millisecond, dialed)
+	if s := c.State(); s != StateConnecting {
+		t.Errorf("State while offline = %s, want CONNECTING", s)
+	}
+
+	setOnline(t, true)
+	fired := time.Now()
+	fire(t, "window", "online")
+	open := r.waitKind("open", 2, bwait)
+	t.Logf("online to the next open: %s", open.at.Sub(fired).Round(time.Millisecond))
+	if took := open.at.Sub(fired); took > time.Second {
+		t.Errorf("the next connection opened %s after online, want within a second", took)
+	}
+	if n := len(r.of("reconnecting")); n != 1 {
+		t.Errorf("%d dials while offline and after, want 1; events: %s", n, r.summary())
+	}
+}
+
+// A browser that says offline and never fires online is trusted up to the
+// backoff's maximum delay: then the client dials.
+func TestBrowserOfflineWaitsAtMostTheMaximumDelay(t *testing.T) {
+	const max = 400 * time.Millisecond
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	setOnline(t, false)
+	lostAndWaiting(t, r, srv, slowBackoff(50*time.Millisecond, max))
+	e := r.waitKind("reconnecting", 1, bwait).rec
+	t.Logf("offline: OnBackoff said %s, the wait lasted %s", r.of("backoff")[0].rec.Delay, e.Delay.Round(time.Millisecond))
+	if e.Delay < max {
+		t.Errorf("the offline wait lasted %s, want the backoff's maximum (%s)", e.Delay, max)
+	}
+	r.waitKind("open", 2, bwait) // the server was up all along (a local server works offline)
+}
+
+// Visible again while OPEN: a heartbeat ping goes out at once (its pong
+// sets the round trip), not at the next interval a minute later. A change
+// to hidden does nothing.
+func TestBrowserVisibleWhileOpenPingsAtOnce(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(),
+		WithAppHeartbeat(time.Minute, bwait, Message{Type: Text, Data: []byte(pingText)},
+			func(m Message) bool { return string(m.Data) == pongText }))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	setVisibility(t, "hidden")
+	fire(t, "document", "visibilitychange")
+	quiet(t, "a ping went out when the page was hidden", 300*time.Millisecond, func() bool { return c.Stats().LastRTT > 0 })
+	setVisibility(t, "visible")
+	fire(t, "document", "visibilitychange")
+	waitUntil(t, "the pong to a ping sent at once", time.Second, func() bool { return c.Stats().LastRTT > 0 })
+	if n := len(r.of("open")); n != 1 || c.State() != StateOpen {
+		t.Errorf("the connection did not stay: events %s", r.summary())
+	}
+}
+
+// pageshow with persisted (back from the back/forward cache) dials at once
+// when waiting; a pageshow without it (a first load) does nothing.
+func TestBrowserPageshowPersisted(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	lostAndWaiting(t, r, srv, slowBackoff(30*time.Second, 30*time.Second))
+	jsEval(t, "window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: false}))")
+	quiet(t, "pageshow without persisted cut the wait", 300*time.Millisecond, func() bool { return len(r.of("reconnecting")) > 0 })
+	fired := time.Now()
+	jsEval(t, "window.dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
+	if took := r.waitKind("open", 2, bwait).at.Sub(fired); took > time.Second {
+		t.Errorf("the next connection opened %s after pageshow, want within a second", took)
+	}
+}
+
+// The document's resume event (after a freeze) probes an open connection.
+func TestBrowserResumeWhileOpenPingsAtOnce(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(),
+		WithAppHeartbeat(time.Minute, bwait, Message{Type: Text, Data: []byte(pingText)},
+			func(m Message) bool { return string(m.Data) == pongText }))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	fire(t, "document", "resume")
+	waitUntil(t, "the pong to a ping sent at once", time.Second, func() bool { return c.Stats().LastRTT > 0 })
+}
+
+// A page frozen through DevTools (Page.setWebLifecycleState, which works in
+// headless Chromium) runs no timer and no event while frozen: a timer due
+// meanwhile fires at resume. Chromium also closes the page's WebSockets as
+// it freezes it: the server gets 1001 (going away) at once, the page a
+// 1006 close event at resume. The document's resume event comes with it,
+// so the client dials at once, although its backoff says 30 s.
+func TestBrowserFreezeAndResume(t *testing.T) {
+	const freezeMS = 600
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, slowBackoff(30*time.Second, 30*time.Second))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+
+	due := time.Now().Add(freezeMS / 2 * time.Millisecond)
+	fired := make(chan time.Time, 1)
+	timer := time.AfterFunc(time.Until(due), func() { fired <- time.Now() })
+	defer timer.Stop()
+	begun := time.Now()
+	ctl(t, http.MethodPost, fmt.Sprintf("/ctl/freeze?ms=%d", freezeMS), nil)
+	back := time.Now()
+	select {
+	case at := <-fired:
+		t.Logf("frozen for %d ms: the DevTools call took %s; a timer due %s into it fired %s late, %s after the call returned",
+			freezeMS, back.Sub(begun).Round(time.Millisecond), due.Sub(begun).Round(time.Millisecond),
+			at.Sub(due).Round(time.Millisecond), at.Sub(back).Round(time.Millisecond))
+		if at.Sub(due) < freezeMS/4*time.Millisecond {
+			t.Errorf("the timer fired %s late: was the page frozen?", at.Sub(due))
+		}
+	case <-time.After(bwait):
+		t.Fatal("a timer due during the freeze never fired")
+	}
+	closed := r.waitKind("close", 1, bwait)
+	open := r.waitKind("open", 2, bwait)
+	t.Logf("after the freeze: OnClose %d %s after the call returned, the next open %s after it",
+		closed.close.Code, closed.at.Sub(back).Round(time.Millisecond), open.at.Sub(back).Round(time.Millisecond))
+	if took := open.at.Sub(back); took > time.Second {
+		t.Errorf("the next connection opened %s after the page was resumed, want within a second (the backoff says 30 s)", took)
+	}
+	st := srv.waitState("connection 1's end", func(st serverState) bool { _, ok := st.end(1); return ok })
+	e, _ := st.end(1)
+	t.Logf("the server saw connection 1 end with %+v", e)
+}
+
+// A server that stops reading: writing waits while the socket holds more
+// than the queue's byte limit unsent, so the queue fills and Send meets
+// its limit (OverflowReject here), and memory stays bounded, as natively.
+// When the server reads again, everything goes out.
+func TestBrowserWriteBackpressure(t *testing.T) {
+	const (
+		limit = 256 << 10
+		size  = 16 << 10
+		most  = 32 << 20 // without backpressure the browser takes all of it
+	)
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(), WithQueue(1024, limit, OverflowReject), WithWriteTimeout(time.Minute))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	srv.do("stopreading")
+	msg := strings.Repeat("x", size)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	sent, full := 0, false
+	for sent < most {
+		err := c.SendText(context.Background(), msg)
+		if errors.Is(err, ErrQueueFull) {
+			full = true
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += size
+		// Let the supervisor write (the page runs one goroutine at a
+		// time): until the queue is empty, or for 50 ms if writing waits.
+		end := time.Now().Add(50 * time.Millisecond)
+		for c.queue.buffered() > 0 && time.Now().Before(end) {
+			<-tick.C
+		}
+	}
+	cn := c.current.Load()
+	if cn == nil {
+		t.Fatal("no connection open")
+	}
+	socketHeld := unsent(cn.ws)
+	t.Logf("sent %d KiB before ErrQueueFull: BufferedAmount %d KiB, the socket's own %d KiB",
+		sent>>10, c.BufferedAmount()>>10, socketHeld>>10)
+	if !full {
+		t.Fatalf("Send took %d MiB without meeting the queue's limit: the socket buffered %d KiB", most>>20, socketHeld>>10)
+	}
+	if socketHeld > limit+size {
+		t.Errorf("the socket holds %d bytes unsent, want at most the queue's limit (%d) and one message", socketHeld, limit)
+	}
+	if n := c.BufferedAmount(); n > 2*limit+2*size {
+		t.Errorf("BufferedAmount = %d, want at most twice the queue's limit", n)
+	}
+	srv.do("resumereading")
+	waitUntil(t, "everything written", 2*bwait, func() bool { return c.BufferedAmount() == 0 })
+	if s := c.State(); s != StateOpen || len(r.of("close")) != 0 {
+		t.Errorf("the connection did not survive: %s", r.summary())
+	}
+}
+
+// The configured read limit applies from the first message, one the
+// server sends as soon as it accepts. (The socket now starts with it. The
+// old code, which set it just after open, passes this test too: Go's
+// WebAssembly scheduler runs every ready goroutine, the dial's included,
+// before it returns to the page's event loop, so no message could come in
+// between; the test keeps the rule from depending on that.)
+func TestBrowserReadLimitFromTheFirstMessage(t *testing.T) {
+	var r struct {
+		ID  int    `json:"id"`
+		URL string `json:"url"`
+	}
+	ctl(t, http.MethodPost, "/ctl/new?greet=16", &r)
+	srv := &ctlSrv{t: t, id: r.ID, url: r.URL}
+	t.Cleanup(func() { srv.do("close") })
+	rr := newRecorder(t)
+	c := rr.newClient(srv.url, browserBackoff(), WithReadLimit(8))
+	start(t, c)
+	if e := rr.waitKind("close", 1, bwait).close; e.Code != websocket.StatusMessageTooBig {
+		t.Errorf("OnClose = %+v, want 1009: the 16-byte greeting is over the limit of 8", e)
+	}
+	if n := len(rr.of("message")); n != 0 {
+		t.Errorf("%d message(s) delivered, want none", n)
+	}
+	_ = c
+}
+
+// Every listener the client adds to the page is removed when it stops.
+func TestBrowserPageListenersRemovedAtClose(t *testing.T) {
+	jsEval(t, `(() => {
+		const p = EventTarget.prototype;
+		window.__rwsCount = {};
+		window.__rwsAdd = p.addEventListener;
+		window.__rwsRemove = p.removeEventListener;
+		p.addEventListener = function (type, fn, o) { window.__rwsCount[type] = (window.__rwsCount[type] || 0) + 1; return window.__rwsAdd.call(this, type, fn, o); };
+		p.removeEventListener = function (type, fn, o) { window.__rwsCount[type] = (window.__rwsCount[type] || 0) - 1; return window.__rwsRemove.call(this, type, fn, o); };
+	})()`)
+	t.Cleanup(func() {
+		jsEval(t, `EventTarget.prototype.addEventListener = window.__rwsAdd; EventTarget.prototype.removeEventListener = window.__rwsRemove`)
+	})
+	counts := func() map[string]int {
+		m := map[string]int{}
+		for _, name := range []string{"online", "visibilitychange", "pageshow", "resume"} {
+			m[name] = jsEval(t, fmt.Sprintf("window.__rwsCount[%q] || 0", name)).Int()
+		}
+		return m
+	}
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff())
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	for name, n := range counts() {
+		if n != 1 {
+			t.Errorf("%d %s listener(s) while running, want 1", n, name)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range counts() {
+		if n != 0 {
+			t.Errorf("%d %s listener(s) left after Close, want 0", n, name)
+		}
+	}
+	fire(t, "window", "online") // no released function is called
+}
