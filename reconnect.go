@@ -274,7 +274,10 @@ func (c *Client) sleep(d time.Duration) (waited time.Duration, cutBy string, ok 
 					continue
 				}
 			}
-			return time.Since(start), "", true
+			if offline {
+				return time.Since(start), "", true
+			}
+			return d, "", true
 		case <-c.queue.ready: // a Send (its message waits for the next connection), Reconnect or a page event
 			if c.reconnect.Swap(false) {
 				return time.Since(start), "Reconnect", true
