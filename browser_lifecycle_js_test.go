@@ -424,3 +424,60 @@ func TestBrowserPageListenersRemovedAtClose(t *testing.T) {
 	}
 	fire(t, "window", "online") // no released function is called
 }
+
+// A hidden page (its window minimized through DevTools, which headless
+// Chromium honours: document.visibilityState turns hidden) runs its
+// chained timers about once a second, and Go's timers are chained
+// setTimeouts: the test measures a 10 ms ticker and a 50 ms backoff wait.
+// Network events are not throttled, so the application heartbeat (100 ms
+// interval, 150 ms timeout) pings about once a second and never takes the
+// live server for dead; restoring the window fires a real visibilitychange
+// to visible.
+func TestBrowserHiddenPage(t *testing.T) {
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(),
+		WithAppHeartbeat(100*time.Millisecond, 150*time.Millisecond, Message{Type: Text, Data: []byte(pingText)},
+			func(m Message) bool { return string(m.Data) == pongText }))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	visibility := func() string { return js.Global().Get("document").Get("visibilityState").String() }
+	ctl(t, http.MethodPost, "/ctl/window?state=minimized", nil)
+	t.Cleanup(func() { ctl(t, http.MethodPost, "/ctl/window?state=normal", nil) })
+	waitUntil(t, "the page hidden", bwait, func() bool { return visibility() == "hidden" })
+
+	tk := time.NewTicker(10 * time.Millisecond)
+	begun, ticks := time.Now(), 0
+	for time.Since(begun) < 2*time.Second {
+		<-tk.C
+		ticks++
+	}
+	tk.Stop()
+	t.Logf("hidden: a 10 ms ticker ticked %d times in %s", ticks, time.Since(begun).Round(time.Millisecond))
+	if ticks > 20 {
+		t.Logf("the page's timers were not throttled (%d ticks): is this browser throttling hidden pages?", ticks)
+	}
+
+	srv.do("drop")
+	reconnecting, backoffEv := r.waitKind("reconnecting", 1, bwait), r.of("backoff")[0]
+	t.Logf("hidden: a %s backoff wait lasted %s", backoffEv.rec.Delay, reconnecting.at.Sub(backoffEv.at).Round(time.Millisecond))
+	r.waitKind("open", 2, bwait)
+	if n := len(r.of("close")); n != 1 {
+		t.Errorf("%d connections closed while hidden, want only the dropped one: %s", n, r.summary())
+	}
+	for _, e := range r.of("close") {
+		if errors.Is(e.close.Err, ErrHeartbeatTimeout) {
+			t.Errorf("the heartbeat took the live server for dead while the page was hidden: %v", e.close.Err)
+		}
+	}
+
+	// Restoring the window fires a real visibilitychange, the one the
+	// client listens to (TestBrowserVisibleWhileOpenPingsAtOnce).
+	jsEval(t, "window.__rwsVisible = 0; document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') window.__rwsVisible++ }, {once: true})")
+	ctl(t, http.MethodPost, "/ctl/window?state=normal", nil)
+	waitUntil(t, "the page visible", bwait, func() bool { return visibility() == "visible" })
+	waitUntil(t, "a visibilitychange to visible", bwait, func() bool { return jsEval(t, "window.__rwsVisible").Int() == 1 })
+	if c.State() != StateOpen {
+		t.Errorf("State = %s, want OPEN", c.State())
+	}
+}

@@ -145,6 +145,8 @@ func parseTestOutput(lines []string) []testResult {
 //	                                       (greet: a text message of n bytes first on each connection)
 //	POST /ctl/freeze?ms=                   freeze the page (DevTools Page.setWebLifecycleState) for ms
 //	                                       milliseconds, then make it active again; answers when active
+//	POST /ctl/window?state=minimized|normal minimize the page's window (DevTools Browser.setWindowBounds),
+//	                                       which hides the page (document.visibilityState), or restore it
 //	POST /ctl/{id}/drop                    every connection reset, no close frame
 //	POST /ctl/{id}/closeall?code=&reason=  a close frame on every connection
 //	POST /ctl/{id}/refuse?status=          answer upgrades with status
@@ -200,6 +202,10 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/ctl/"), "/")
 	if len(parts) == 1 && parts[0] == "freeze" {
 		c.freeze(w, r)
+		return
+	}
+	if len(parts) == 1 && parts[0] == "window" {
+		c.window(w, r)
 		return
 	}
 	if len(parts) == 1 && parts[0] == "new" {
@@ -285,6 +291,30 @@ func (c *control) freeze(w http.ResponseWriter, r *http.Request) {
 	case <-ctx.Done():
 	}
 	if err := p.Call(context.Background(), "Page.setWebLifecycleState", map[string]string{"state": "active"}, nil); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// window minimizes the page's window, which hides the page, or restores
+// it, through DevTools.
+func (c *control) window(w http.ResponseWriter, r *http.Request) {
+	p := c.page.Load()
+	state := r.URL.Query().Get("state")
+	if p == nil || (state != "minimized" && state != "normal") {
+		http.Error(w, "no page, or state not minimized or normal", http.StatusBadRequest)
+		return
+	}
+	var win struct {
+		WindowID int `json:"windowId"`
+	}
+	if err := p.Call(r.Context(), "Browser.getWindowForTarget", nil, &win); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	bounds := map[string]any{"windowId": win.WindowID, "bounds": map[string]string{"windowState": state}}
+	if err := p.Call(r.Context(), "Browser.setWindowBounds", bounds, nil); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
