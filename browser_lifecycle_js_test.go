@@ -481,3 +481,30 @@ func TestBrowserHiddenPage(t *testing.T) {
 		t.Errorf("State = %s, want OPEN", c.State())
 	}
 }
+
+// A write that waits for the socket to send, behind a server that stopped
+// reading, is bounded by the write timeout, as a blocked TCP write is
+// natively: ErrWriteTimeout, and the client reconnects.
+func TestBrowserWriteTimeoutWhenTheServerStopsReading(t *testing.T) {
+	const limit, size = 64 << 10, 16 << 10
+	srv := newCtlSrv(t)
+	r := newRecorder(t)
+	c := r.newClient(srv.url, browserBackoff(), WithQueue(1024, limit, OverflowDropOldest), WithWriteTimeout(300*time.Millisecond))
+	start(t, c)
+	r.waitKind("open", 1, bwait)
+	srv.do("stopreading")
+	msg := strings.Repeat("x", size)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for len(r.of("close")) == 0 {
+		if err := c.SendText(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+		<-tick.C // lets the supervisor write, and the watchdog fire
+	}
+	if e := r.waitKind("close", 1, bwait).close; !errors.Is(e.Err, ErrWriteTimeout) || !e.Reconnect {
+		t.Errorf("OnClose = %+v, want ErrWriteTimeout, reconnecting", e)
+	}
+	srv.do("resumereading")
+	r.waitKind("open", 2, bwait)
+}
