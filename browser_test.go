@@ -144,7 +144,7 @@ func parseTestOutput(lines []string) []testResult {
 //	POST /ctl/new?subprotocols=a,b&greet=n -> {"id":1,"url":"ws://127.0.0.1:port"}
 //	                                       (greet: a text message of n bytes first on each connection)
 //	POST /ctl/freeze?ms=                   freeze the page (DevTools Page.setWebLifecycleState) for ms
-//	                                       milliseconds, then make it active again; answers when active
+//	                                       milliseconds, then make it active and visible again; answers then
 //	POST /ctl/window?state=minimized|normal minimize the page's window (DevTools Browser.setWindowBounds),
 //	                                       which hides the page (document.visibilityState), or restore it
 //	POST /ctl/{id}/drop                    every connection reset, no close frame
@@ -294,6 +294,15 @@ func (c *control) freeze(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	// Active again, the page stays hidden, its timers throttled to a
+	// wake-up a second (Page.bringToFront does not help): minimizing and
+	// restoring its window makes it visible again.
+	for _, state := range []string{"minimized", "normal"} {
+		if err := setWindow(context.Background(), p, state); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -306,19 +315,23 @@ func (c *control) window(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no page, or state not minimized or normal", http.StatusBadRequest)
 		return
 	}
-	var win struct {
-		WindowID int `json:"windowId"`
-	}
-	if err := p.Call(r.Context(), "Browser.getWindowForTarget", nil, &win); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	bounds := map[string]any{"windowId": win.WindowID, "bounds": map[string]string{"windowState": state}}
-	if err := p.Call(r.Context(), "Browser.setWindowBounds", bounds, nil); err != nil {
+	if err := setWindow(r.Context(), p, state); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setWindow sets the state of p's window: minimized or normal.
+func setWindow(ctx context.Context, p *browser.Page, state string) error {
+	var win struct {
+		WindowID int `json:"windowId"`
+	}
+	if err := p.Call(ctx, "Browser.getWindowForTarget", nil, &win); err != nil {
+		return err
+	}
+	bounds := map[string]any{"windowId": win.WindowID, "bounds": map[string]string{"windowState": state}}
+	return p.Call(ctx, "Browser.setWindowBounds", bounds, nil)
 }
 
 // serve is the test servers' handler: the greeting, if any, then echo,

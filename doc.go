@@ -274,11 +274,13 @@
 //     which browsers throttle. Measured in headless Chromium, a hidden page
 //     (its window minimized) runs timers about once a second: a 10 ms ticker
 //     ticked 4 or 5 times in 2.7 s, a 50 ms backoff wait lasted a second.
-//     After 5 minutes hidden, Chrome allows chained timers one wake-up a
-//     minute (intensive throttling, since Chrome 88). A frozen page runs
-//     nothing, its timers fire at resume, and Chromium closes its
-//     WebSockets as it freezes it: the server sees 1001, the page a 1006
-//     at resume, and the client redials at once. So the heartbeat pings at
+//     After 5 minutes hidden, chained timers get one wake-up a minute
+//     (Chrome's intensive throttling; measured: a chained 10 ms timer ran
+//     60 times a minute for 5 minutes, then once a minute). A frozen page
+//     (DevTools' Page.setWebLifecycleState) runs nothing, its timers fire
+//     at resume, and Chromium closes its WebSockets as it freezes it: the
+//     server sees 1001, the page a 1006 at resume, and the client redials
+//     at once. So the heartbeat pings at
 //     most as often as the page wakes; its pongs, network events, are not
 //     held up, and a deadline that fires more than half a timeout late
 //     gives the peer one more timeout instead of a verdict: a late timer
