@@ -380,7 +380,11 @@ func TestBrowserHiddenPage(t *testing.T) {
 
 	srv.do("drop")
 	reconnecting, backoffEv := r.waitKind("reconnecting", 1, bwait), r.of("backoff")[0]
-	t.Logf("hidden: a %s backoff wait lasted %s", backoffEv.rec.Delay, reconnecting.at.Sub(backoffEv.at).Round(time.Millisecond))
+	t.Logf("hidden: a %s backoff wait lasted %s; OnReconnecting says %s", backoffEv.rec.Delay,
+		reconnecting.at.Sub(backoffEv.at).Round(time.Millisecond), reconnecting.rec.Delay.Round(time.Millisecond))
+	if lasted := reconnecting.at.Sub(backoffEv.at); reconnecting.rec.Delay < lasted/2 {
+		t.Errorf("OnReconnecting says the wait lasted %s, but it lasted %s", reconnecting.rec.Delay, lasted)
+	}
 	r.waitKind("open", 2, bwait)
 	if n := len(r.of("close")); n != 1 {
 		t.Errorf("%d connections closed while hidden, want only the dropped one: %s", n, r.summary())

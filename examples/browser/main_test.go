@@ -27,7 +27,7 @@ type page struct {
 }
 
 const readPage = `(() => {
-  if (!document.getElementById("state")) return {log: [], reconnects: []}; // not loaded yet
+  if (!document.getElementById("log")) return {log: [], reconnects: []}; // not parsed yet: "log" comes last
   const text = (id) => document.getElementById(id).textContent;
   const items = (id) => [...document.getElementById(id).children].map((li) => li.textContent);
   return {state: text("state"), conn: text("conn"), rtt: text("rtt"), tick: text("tick"),
