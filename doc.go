@@ -284,8 +284,11 @@
 //     most as often as the page wakes; its pongs, network events, are not
 //     held up, and a deadline that fires more than half a timeout late
 //     gives the peer one more timeout instead of a verdict: a late timer
-//     never makes a live peer look dead. A peer that died while the page
-//     was hidden is noticed when it is visible again (the probe above).
+//     never makes a live peer look dead. While the page stays hidden, a
+//     dead peer is still noticed, a few wake-ups late (a minute apiece under
+//     intensive throttling); one that died while the page was frozen or
+//     hidden is noticed within the timeout once it is visible again (the
+//     probe above).
 //     Backoff waits last until the next wake-up. A TTL (WithTTL) is
 //     judged by the clock whenever the queue is looked at: an expired
 //     message is never written, but its OnDrop may come late.
