@@ -175,6 +175,9 @@
 // and declares the connection dead unless a reply that isPong accepts
 // arrives within the timeout; those replies never reach OnMessage.
 // WithAnyMessageAsPong makes any message received count as proof of life.
+// A deadline of WithAppHeartbeat that fires more than half a timeout late
+// (a machine that slept, a throttled page) gives the peer one more timeout
+// instead of a verdict.
 //
 // A slow OnMessage is never taken for a dead peer: the reader goes on
 // reading pongs while OnMessage works, and a pong that is late because the
