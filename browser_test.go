@@ -72,6 +72,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	ctl.page.Store(p)
 	exit, err := p.WaitLine(ctx, browser.ExitMarker)
 	lines := p.Lines()
 	t.Logf("ran the browser tests in %s (with Chromium's start)", time.Since(start).Round(time.Millisecond))
@@ -140,7 +141,12 @@ func parseTestOutput(lines []string) []testResult {
 // control is the browser suite's control API: each browser test asks it for
 // test servers (resilientwstest, in this process) and makes them misbehave.
 //
-//	POST /ctl/new?subprotocols=a,b         -> {"id":1,"url":"ws://127.0.0.1:port"}
+//	POST /ctl/new?subprotocols=a,b&greet=n -> {"id":1,"url":"ws://127.0.0.1:port"}
+//	                                       (greet: a text message of n bytes first on each connection)
+//	POST /ctl/freeze?ms=                   freeze the page (DevTools Page.setWebLifecycleState) for ms
+//	                                       milliseconds, then make it active and visible again; answers then
+//	POST /ctl/window?state=minimized|normal minimize the page's window (DevTools Browser.setWindowBounds),
+//	                                       which hides the page (document.visibilityState), or restore it
 //	POST /ctl/{id}/drop                    every connection reset, no close frame
 //	POST /ctl/{id}/closeall?code=&reason=  a close frame on every connection
 //	POST /ctl/{id}/refuse?status=          answer upgrades with status
@@ -155,6 +161,8 @@ func parseTestOutput(lines []string) []testResult {
 // pingText with pongText, and record the close frame
 // (or error) that ended each connection.
 type control struct {
+	page atomic.Pointer[browser.Page] // the page, once open: /ctl/freeze drives it
+
 	mu      sync.Mutex // guards servers and next
 	servers map[int]*ctlServer
 	next    int
@@ -163,6 +171,7 @@ type control struct {
 type ctlServer struct {
 	srv    *resilientwstest.Server
 	silent atomic.Bool
+	greet  int // bytes of the text message each connection starts with; 0: none
 
 	mu     sync.Mutex // guards ends
 	ends   map[int]connEndSeen
@@ -191,8 +200,17 @@ func (s *ctlServer) close() {
 
 func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/ctl/"), "/")
+	if len(parts) == 1 && parts[0] == "freeze" {
+		c.freeze(w, r)
+		return
+	}
+	if len(parts) == 1 && parts[0] == "window" {
+		c.window(w, r)
+		return
+	}
 	if len(parts) == 1 && parts[0] == "new" {
 		s := &ctlServer{ends: map[int]connEndSeen{}}
+		s.greet, _ = strconv.Atoi(r.URL.Query().Get("greet"))
 		accept := &websocket.AcceptOptions{OriginPatterns: []string{"127.0.0.1:*"}} // the page is on another port
 		if p := r.URL.Query().Get("subprotocols"); p != "" {
 			accept.Subprotocols = strings.Split(p, ",")
@@ -252,9 +270,78 @@ func (c *control) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// serve is the test servers' handler: echo, answer application pings,
-// record the end.
+// freeze freezes the page for the ms the query gives, then makes it active
+// again, through DevTools.
+func (c *control) freeze(w http.ResponseWriter, r *http.Request) {
+	p := c.page.Load()
+	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+	if p == nil || err != nil || ms <= 0 || ms > 10000 {
+		http.Error(w, "no page, or ms not in 1..10000", http.StatusBadRequest)
+		return
+	}
+	ctx := r.Context()
+	if err := p.Call(ctx, "Page.setWebLifecycleState", map[string]string{"state": "frozen"}, nil); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	t := time.NewTimer(time.Duration(ms) * time.Millisecond) // the freeze's length: the scenario, not a synchronisation
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if err := p.Call(context.Background(), "Page.setWebLifecycleState", map[string]string{"state": "active"}, nil); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// Active again, the page stays hidden, its timers throttled to a
+	// wake-up a second (Page.bringToFront does not help): minimizing and
+	// restoring its window makes it visible again.
+	for _, state := range []string{"minimized", "normal"} {
+		if err := setWindow(context.Background(), p, state); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// window minimizes the page's window, which hides the page, or restores
+// it, through DevTools.
+func (c *control) window(w http.ResponseWriter, r *http.Request) {
+	p := c.page.Load()
+	state := r.URL.Query().Get("state")
+	if p == nil || (state != "minimized" && state != "normal") {
+		http.Error(w, "no page, or state not minimized or normal", http.StatusBadRequest)
+		return
+	}
+	if err := setWindow(r.Context(), p, state); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// setWindow sets the state of p's window: minimized or normal.
+func setWindow(ctx context.Context, p *browser.Page, state string) error {
+	var win struct {
+		WindowID int `json:"windowId"`
+	}
+	if err := p.Call(ctx, "Browser.getWindowForTarget", nil, &win); err != nil {
+		return err
+	}
+	bounds := map[string]any{"windowId": win.WindowID, "bounds": map[string]string{"windowState": state}}
+	return p.Call(ctx, "Browser.setWindowBounds", bounds, nil)
+}
+
+// serve is the test servers' handler: the greeting, if any, then echo,
+// answer application pings, record the end.
 func (s *ctlServer) serve(ctx context.Context, c *resilientwstest.Conn) {
+	if s.greet > 0 {
+		if err := c.Write(ctx, websocket.MessageText, []byte(strings.Repeat("g", s.greet))); err != nil {
+			return
+		}
+	}
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {

@@ -36,7 +36,9 @@ import (
 // In the browser (GOOS=js) the dial runs on the supervisor and nothing
 // needs a dial cutter, a heartbeat ping or a confirmation ping goroutine:
 // the page's socket (socket_js.go) starts none, and its event handlers run
-// on the page's event loop, where they only fill its inbox and signal.
+// on the page's event loop, where they only fill its inbox and signal. So
+// do the page's lifecycle listeners (lifecycle_js.go), which the supervisor
+// adds as it starts and removes as it returns.
 //
 //	lock                  guards
 //	Client.mu             started, closing, stopped, drain, fromCallback, err, abandoned, closeCode, closeReason
@@ -130,6 +132,7 @@ type Client struct {
 	supDone     chan struct{}                      // closed when the supervisor has returned
 	supGID      atomic.Uint64                      // the supervisor goroutine's id (it runs the dial hook and the policy)
 	reconnect   atomic.Bool                        // Reconnect was called (and queue.ready signalled)
+	nudge       atomic.Int32                       // a pageEvent to act on (and queue.ready signalled); in the browser only
 	dialCancel  atomic.Pointer[context.CancelFunc] // ends the dial in progress, for Shutdown
 	unconfirmed *unconfirmedLog                    // messages written and not yet confirmed
 	current     atomic.Pointer[connection]         // the open connection, for Shutdown to cut
@@ -248,8 +251,9 @@ func (c *Client) Subprotocol() string {
 
 // BufferedAmount returns the number of bytes queued and not yet written, the
 // message being written included (the browser's bufferedAmount). In the
-// browser, whose socket takes every write at once, it also counts what the
-// open socket has been handed and not sent yet (its own bufferedAmount).
+// browser, whose socket takes writes up to the queue's byte limit before
+// sending them, it also counts what the open socket has been handed and not
+// sent yet (its own bufferedAmount).
 func (c *Client) BufferedAmount() int {
 	n := c.queue.buffered()
 	if inBrowser {

@@ -131,6 +131,7 @@ func (c *Client) runConnection(cn *connection) connEnd {
 	cf := &confirm
 	gate := cn.gate // until OnOpen has returned
 	requested, answered := false, false
+	var page pageProbe // in the browser: the last page event seen
 loop:
 	for {
 		select {
@@ -157,6 +158,10 @@ loop:
 					answered = cn.closeGracefully(websocket.StatusNormalClosure, "")
 				}
 				break loop
+			}
+			if e := c.takeNudge(); e != pageNone {
+				page.seen(e)
+				hb.probe() // the page came back, or the network: is the socket still alive?
 			}
 			if gate == nil {
 				c.writeQueued(cn, cf)
@@ -186,6 +191,7 @@ loop:
 			hb.late()
 		}
 	}
+	page.rearm(c, hb)
 	cn.stop()
 	hb.stop()
 	cf.stop()

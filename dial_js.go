@@ -40,11 +40,14 @@ func (c *Client) open(ctx, stop context.Context, url string, header http.Header)
 	if len(header) > 0 {
 		return nil, nil, errHookHeader
 	}
-	ws, err := dialBrowser(ctx, browserURL(url), c.dialOpts.Subprotocols)
+	ws, err := dialBrowser(ctx, browserURL(url), browserDial{
+		protocols: c.dialOpts.Subprotocols,
+		readLimit: c.opts.readLimit,
+		maxUnsent: c.opts.queueBytes,
+	})
 	if err != nil {
 		return nil, nil, c.dialFailed(stop, url, err, describe(err))
 	}
-	ws.SetReadLimit(c.opts.readLimit)
 	return ws, nil, nil
 }
 

@@ -235,6 +235,9 @@
 // and declares the connection dead unless a reply that isPong accepts
 // arrives within the timeout; those replies never reach OnMessage.
 // WithAnyMessageAsPong makes any message received count as proof of life.
+// A deadline of WithAppHeartbeat that fires more than half a timeout late
+// (a machine that slept, a throttled page) gives the peer one more timeout
+// instead of a verdict.
 //
 // A slow OnMessage is never taken for a dead peer: the reader goes on
 // reading pongs while OnMessage works, and a pong that is late because the
@@ -299,11 +302,59 @@
 //     "heartbeat timeout", without waiting for the answer; Close, CloseWith
 //     and Reconnect wait for it about a second at most (Chromium waits a
 //     minute for a server that stopped reading).
-//   - Writes never block: the browser takes each message at once, so the
-//     write timeout never fires, and BufferedAmount also counts what the
-//     socket has not sent yet. Reading cannot be paused either: behind a slow
-//     OnMessage, messages wait in memory instead of pushing back on the
-//     server.
+//   - Writing waits while the page's socket holds more than the send
+//     queue's byte limit (WithQueue) not yet sent: its bufferedAmount,
+//     which has no event and is checked every few milliseconds. A server
+//     that stops reading so fills the queue, Send meets its limits and
+//     overflow rule as natively, the write timeout bounds the wait, and
+//     memory stays within twice the byte limit and the message being
+//     written. BufferedAmount counts
+//     the socket's bufferedAmount too. Reading cannot be paused: behind a
+//     slow OnMessage, messages wait in memory instead of pushing back on the
+//     server. The read limit applies from the first message.
+//   - The page's lifecycle: while it runs, the client listens to the
+//     window's online and pageshow events and the document's
+//     visibilitychange and resume events, and removes every listener when
+//     it stops. On online, on visibilitychange to visible, on pageshow with
+//     persisted (back from the back/forward cache) and on resume (after a
+//     freeze): waiting between connections, it dials at once, as Reconnect
+//     does; with a connection open, it sends the application heartbeat's
+//     ping at once, so a socket that died meanwhile is replaced within the
+//     heartbeat timeout, not the interval, and a connection that ends
+//     within a second (plus that timeout) of such an event is redialed at
+//     once too. Without WithAppHeartbeat there is nothing to probe with:
+//     call Reconnect from a listener of your own if a network change should
+//     replace the connection.
+//   - Offline: while navigator.onLine is false, a wait between connections
+//     that ends does not dial: it goes on until the online event, or until
+//     the backoff's maximum delay (DefaultBackoffMax for a backoff other
+//     than a backoff.ExponentialBackOff) has passed since the wait began,
+//     in case the browser never says online. Only online cuts that wait.
+//     OnBackoff announces the backoff's delay, OnReconnecting the wait that
+//     passed. (A server on localhost works offline: the client then still
+//     dials at the maximum delay.)
+//   - Hidden and frozen pages: Go's timers run on the page's setTimeout,
+//     which browsers throttle. Measured in headless Chromium, a hidden page
+//     (its window minimized) runs timers about once a second: a 10 ms ticker
+//     ticked 4 or 5 times in 2.7 s, a 50 ms backoff wait lasted a second.
+//     After 5 minutes hidden, chained timers get one wake-up a minute
+//     (Chrome's intensive throttling; measured: a chained 10 ms timer ran
+//     60 times a minute for 5 minutes, then once a minute). A frozen page
+//     (DevTools' Page.setWebLifecycleState) runs nothing, its timers fire
+//     at resume, and Chromium closes its WebSockets as it freezes it: the
+//     server sees 1001, the page a 1006 at resume, and the client redials
+//     at once. So the heartbeat pings at
+//     most as often as the page wakes; its pongs, network events, are not
+//     held up, and a deadline that fires more than half a timeout late
+//     gives the peer one more timeout instead of a verdict: a late timer
+//     never makes a live peer look dead. While the page stays hidden, a
+//     dead peer is still noticed, a few wake-ups late (a minute apiece under
+//     intensive throttling); one that died while the page was frozen or
+//     hidden is noticed within the timeout once it is visible again (the
+//     probe above).
+//     Backoff waits last until the next wake-up. A TTL (WithTTL) is
+//     judged by the clock whenever the queue is looked at: an expired
+//     message is never written, but its OnDrop may come late.
 //   - A Text message must be valid UTF-8, since the browser sends it from a
 //     JavaScript string: Send refuses any other.
 //

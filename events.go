@@ -94,7 +94,9 @@ type DelaySource uint8
 
 // Delay sources.
 const (
-	// DelayNone: no wait, or a wait cut short, because Reconnect was called.
+	// DelayNone: no wait, or a wait cut short, because Reconnect was called
+	// or, in the browser, a page event asked for a dial now (see the
+	// package documentation's In the browser).
 	DelayNone DelaySource = iota
 	// DelayBackoff: the backoff's delay.
 	DelayBackoff

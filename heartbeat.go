@@ -46,6 +46,8 @@ type appBeat struct {
 	ticker   *time.Ticker
 	awaiting bool
 	sentAt   time.Time
+	due      time.Time   // when the deadline was set to fire
+	extended bool        // the deadline fired late and was given one more timeout
 	at       liveness    // the connection when it was sent
 	written  uint64      // the unconfirmed log's mark when it was sent
 	deadline *time.Timer // fires when the pong is late
@@ -210,8 +212,21 @@ func (h *heartbeat) ping() {
 		cn.fail(err) // a no-op if the socket was closed first
 		return
 	}
-	a.awaiting = true
+	a.awaiting, a.extended = true, false
+	a.due = time.Now().Add(h.timeout)
 	a.deadline.Reset(h.timeout)
+}
+
+// probe sends the application ping now, unless one is awaited, and starts
+// the interval over: a page event (lifecycle_js.go) asks whether the
+// connection survived. Without an application heartbeat there is nothing
+// to probe with.
+func (h *heartbeat) probe() {
+	if h == nil || h.app == nil {
+		return
+	}
+	h.app.ticker.Reset(h.interval)
+	h.ping()
 }
 
 // pong records an application pong received at t.
@@ -227,7 +242,19 @@ func (h *heartbeat) pong(t time.Time) {
 }
 
 // late handles an application pong that did not come in time.
+//
+// A deadline that fires more than half a timeout after it was due tells
+// that timers were held up: a throttled or frozen page, a machine that
+// slept. The pong may be among the events the page has not run yet, so the
+// verdict waits one more timeout, measured from now, when the page is
+// awake: a late timer never makes a live peer look dead.
 func (h *heartbeat) late() {
+	if a := h.app; !a.extended && time.Since(a.due) > h.timeout/2 {
+		a.extended = true
+		a.due = time.Now().Add(h.timeout)
+		a.deadline.Reset(h.timeout)
+		return
+	}
 	h.app.awaiting = false
 	if h.excused(h.app.at) {
 		return // try again at the next tick

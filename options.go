@@ -548,8 +548,9 @@ func WithReadLimit(n int64) Option {
 // WithWriteTimeout bounds each write: a write that cannot finish in time
 // marks the connection dead (ErrWriteTimeout) and the message is written
 // again after the reconnect. It must be positive. Defaults to
-// DefaultWriteTimeout. In the browser a write never blocks (the browser
-// buffers it: see BufferedAmount), so it never fires.
+// DefaultWriteTimeout. In the browser a write waits while the page's socket
+// holds more than the queue's byte limit unsent, and the write timeout
+// bounds that wait.
 func WithWriteTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) error {
 		if d <= 0 {

@@ -175,6 +175,8 @@ func (c *Client) supervise() {
 	c.supGID.Store(goroutineID())
 	c.logf(slog.LevelInfo, "resilientws: starting", "url", redactURL(c.url))
 	defer close(c.supDone)
+	page := c.watchPage() // in the browser: online, visibility, pageshow, resume
+	defer page.stop()
 	var (
 		attempt    int           // dials since the last open
 		conns      int           // connections opened
@@ -254,13 +256,13 @@ func (c *Client) supervise() {
 		}
 		c.logf(slog.LevelDebug, "resilientws: waiting before the next dial", "attempt", rec.Attempt,
 			"backoff_attempt", drawn, "delay", delay, "set_by", explainDelay(rec, lastUptime, c.opts.stableAfter), "cause", cause)
-		waited, cut, ok := c.sleep(delay)
+		waited, cutBy, ok := c.sleep(delay)
 		if !ok || c.stop.Err() != nil {
 			c.finish(nil, nil)
 			return
 		}
-		if cut {
-			c.logf(slog.LevelDebug, "resilientws: Reconnect cut the wait short", "waited", waited, "planned", delay)
+		if cutBy != "" {
+			c.logf(slog.LevelDebug, "resilientws: "+cutBy+" cut the wait short", "waited", waited, "planned", delay)
 			rec.DelaySource = DelayNone
 		}
 		attempt++
@@ -269,33 +271,68 @@ func (c *Client) supervise() {
 	}
 }
 
-// sleep waits d, or less if Reconnect is called (cut is then true); ok is
-// false if the client was stopped meanwhile. It returns the time actually
-// waited.
-func (c *Client) sleep(d time.Duration) (waited time.Duration, cut, ok bool) {
+// sleep waits d, or less if Reconnect is called or, in the browser, a page
+// event asks for a dial now (cutBy then says which); ok is false if the
+// client was stopped meanwhile. It returns the time actually waited.
+//
+// In the browser, a wait that ends while navigator.onLine is false goes on
+// until the online event, or until the backoff's maximum delay has passed
+// since the wait began (offlineWait): no dial is spent on a network the
+// browser knows is down, and a browser that never fires online is not
+// trusted for longer than that. Only online cuts such a wait.
+func (c *Client) sleep(d time.Duration) (waited time.Duration, cutBy string, ok bool) {
 	start := time.Now()
 	if d <= 0 {
-		return 0, false, c.stop.Err() == nil
+		return 0, "", c.stop.Err() == nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
+	offline := false // the wait was stretched because the browser is offline
 	for {
 		select {
 		case <-t.C:
-			return d, false, true
-		case <-c.queue.ready: // a Send (its message waits for the next connection) or Reconnect
+			if !offline && pageOffline() {
+				offline = true
+				if rest := c.offlineWait() - time.Since(start); rest > 0 {
+					c.logf(slog.LevelDebug, "resilientws: the browser is offline: waiting for its online event", "at_most", rest)
+					t.Reset(rest)
+					continue
+				}
+			}
+			if offline || inBrowser {
+				// A page's timers fire late when it is hidden or frozen:
+				// report the wait that passed.
+				return time.Since(start), "", true
+			}
+			return d, "", true
+		case <-c.queue.ready: // a Send (its message waits for the next connection), Reconnect or a page event
 			if c.reconnect.Swap(false) {
-				return time.Since(start), true, true
+				return time.Since(start), "Reconnect", true
+			}
+			if e := c.takeNudge(); e == pageOnline || (e != pageNone && !pageOffline()) {
+				return time.Since(start), "the page's " + e.String() + " event", true
 			}
 		case <-c.stop.Done():
-			return time.Since(start), false, false
+			return time.Since(start), "", false
 		}
 	}
 }
 
-// takeReconnect discards a pending Reconnect request.
+// offlineWait is how long a wait between connections lasts at most while
+// the browser says it is offline: the backoff's maximum delay
+// (DefaultBackoffMax for a backoff other than backoff.ExponentialBackOff).
+func (c *Client) offlineWait() time.Duration {
+	if c.rc.limit > 0 {
+		return c.rc.limit
+	}
+	return DefaultBackoffMax
+}
+
+// takeReconnect discards a pending Reconnect request, and a page event: a
+// dial serves both.
 func (c *Client) takeReconnect() {
 	c.reconnect.Store(false)
+	c.takeNudge()
 }
 
 // Reconnect replaces the live connection now (closing it with 1000), or

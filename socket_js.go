@@ -24,7 +24,12 @@ package resilientws
 //   - A refused upgrade is an error event and a 1006 close: the page learns
 //     no status and no header.
 //   - send never blocks: what the browser has not sent yet is the socket's
-//     bufferedAmount, counted by Client.BufferedAmount.
+//     bufferedAmount, counted by Client.BufferedAmount, and it grows without
+//     bound when the server stops reading. Write waits instead while the
+//     socket holds more than the send queue's byte limit unsent (waitRoom),
+//     checking bufferedAmount, which has no event, every few milliseconds;
+//     the write timeout bounds the wait, as it bounds a blocked TCP write
+//     natively, and the queue's limits and overflow rule meet Send.
 //   - Nothing can pause the browser's reading: what arrives waits in the
 //     socket's inbox, unbounded, until the reader takes it.
 
@@ -38,12 +43,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall/js"
+	"time"
 
 	"github.com/coder/websocket"
 )
 
-// socket is one open WebSocket: the browser's, in the browser.
-type socket = *browserSocket
+// In the browser a socket (socket.go) is the page's WebSocket.
+var _ socket = (*browserSocket)(nil)
 
 // inBrowser is true when the client runs in a browser (GOOS=js).
 const inBrowser = true
@@ -51,7 +57,13 @@ const inBrowser = true
 // dropSocket ends ws for a connection declared dead with cause: a close
 // frame with 1000 (a page can send no 1001 and no 1006) and the cause as
 // reason, not waited for.
-func dropSocket(ws socket, cause error) { ws.drop(dropReason(cause)) }
+func dropSocket(ws socket, cause error) {
+	if s, ok := ws.(*browserSocket); ok {
+		s.drop(dropReason(cause))
+		return
+	}
+	_ = ws.CloseNow()
+}
 
 // dropReason is the close reason that tells the server why the client
 // dropped the connection.
@@ -73,9 +85,10 @@ var errNoPing = fmt.Errorf("resilientws: a page cannot send a protocol ping: %w"
 // browserSocket is one browser WebSocket. Its event handlers run on the
 // page's event loop and must not block: they fill the inbox and signal.
 type browserSocket struct {
-	v     js.Value
-	funcs [3]js.Func // onopen, onmessage, onclose
-	limit atomic.Int64
+	v         js.Value
+	funcs     [3]js.Func // onopen, onmessage, onclose
+	limit     atomic.Int64
+	maxUnsent int // Write waits while bufferedAmount would pass it; 0: never
 
 	opened chan struct{} // closed by onopen
 	ended  chan struct{} // closed by end: the close event came, or the client let the socket go
@@ -100,17 +113,25 @@ var (
 	jsUint8Array = js.Global().Get("Uint8Array")
 )
 
+// browserDial is what a browser socket is opened with.
+type browserDial struct {
+	protocols []string // offered subprotocols
+	readLimit int64    // the read limit, from the first message on
+	maxUnsent int      // see browserSocket.maxUnsent
+}
+
 // dialBrowser opens a browser WebSocket to url (ws or wss) and waits for it
 // to open, ctx to end, or the browser to give up.
-func dialBrowser(ctx context.Context, url string, protocols []string) (*browserSocket, error) {
+func dialBrowser(ctx context.Context, url string, d browserDial) (*browserSocket, error) {
 	s := &browserSocket{
-		opened: make(chan struct{}),
-		ended:  make(chan struct{}),
-		ready:  make(chan struct{}, 1),
+		maxUnsent: d.maxUnsent,
+		opened:    make(chan struct{}),
+		ended:     make(chan struct{}),
+		ready:     make(chan struct{}, 1),
 	}
-	s.limit.Store(DefaultReadLimit)
-	protos := make([]any, len(protocols))
-	for i, p := range protocols {
+	s.limit.Store(d.readLimit) // before any handler is set: the first message is judged by it
+	protos := make([]any, len(d.protocols))
+	for i, p := range d.protocols {
 		protos[i] = p
 	}
 	if err := jsCall(func() { s.v = jsWebSocket.New(url, protos) }); err != nil {
@@ -173,7 +194,7 @@ func (s *browserSocket) received(data js.Value) {
 func (s *browserSocket) closed(e js.Value) {
 	code, reason := websocket.StatusCode(e.Get("code").Int()), e.Get("reason").String()
 	if e.Get("wasClean").Bool() {
-		s.end(fmt.Errorf("received close frame: %w", websocket.CloseError{Code: code, Reason: reason}), false)
+		s.end(websocket.CloseError{Code: code, Reason: reason}, false)
 		return
 	}
 	s.end(newFailure(fmt.Sprintf("the browser reported an abnormal closure (%d), without a close frame from the server", int(code))), false)
@@ -210,8 +231,8 @@ func (s *browserSocket) end(err error, drop bool) {
 }
 
 // Reader returns the next message, or why the socket ended: a close frame
-// from the server (a wrapped websocket.CloseError, as coder/websocket
-// returns it), an abnormal closure, or the client's own close. The messages
+// from the server (a websocket.CloseError), an abnormal closure, or the
+// client's own close (net.ErrClosed). The messages
 // received before the server's close come first.
 func (s *browserSocket) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	for {
@@ -238,14 +259,14 @@ func (s *browserSocket) Reader(ctx context.Context) (MessageType, io.Reader, err
 	}
 }
 
-// Write hands one message to the browser, which sends it when it can (it
-// never blocks: see BufferedAmount).
-func (s *browserSocket) Write(_ context.Context, typ MessageType, p []byte) error {
-	s.mu.Lock()
-	gone := s.done || s.closing
-	s.mu.Unlock()
-	if gone {
-		return fmt.Errorf("failed to write: %w", net.ErrClosed)
+// errSocketClosed is what a socket the client closed answers.
+var errSocketClosed = newFailure("the socket was already closed", net.ErrClosed)
+
+// Write hands one message to the browser, which sends it when it can, once
+// waitRoom allows.
+func (s *browserSocket) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if err := s.waitRoom(ctx, len(p)); err != nil {
+		return err
 	}
 	err := jsCall(func() {
 		if typ == Text {
@@ -257,9 +278,50 @@ func (s *browserSocket) Write(_ context.Context, typ MessageType, p []byte) erro
 		s.v.Call("send", u8)
 	})
 	if err != nil {
-		return fmt.Errorf("failed to write: %w", err)
+		return newFailure("the browser refused to send the message: "+err.Error(), err)
 	}
 	return nil
+}
+
+// Polling bounds of waitRoom: the browser has no event for bufferedAmount.
+const (
+	roomPollMin = time.Millisecond
+	roomPollMax = 50 * time.Millisecond
+)
+
+// waitRoom waits until the socket is open and not closing and holds at
+// most maxUnsent bytes, n more included (an empty socket takes any
+// message), or until ctx ends.
+func (s *browserSocket) waitRoom(ctx context.Context, n int) error {
+	var (
+		t     *time.Timer
+		every = roomPollMin
+	)
+	for {
+		s.mu.Lock()
+		gone := s.done || s.closing
+		s.mu.Unlock()
+		if gone {
+			return errSocketClosed
+		}
+		b := s.unsent()
+		if s.maxUnsent <= 0 || b == 0 || b+n <= s.maxUnsent {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTimer(every)
+			defer t.Stop()
+		} else {
+			t.Reset(every)
+		}
+		every = min(2*every, roomPollMax)
+		select {
+		case <-t.C:
+		case <-s.ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Close starts the close handshake with code and reason and waits for the
@@ -276,7 +338,7 @@ func (s *browserSocket) Close(code websocket.StatusCode, reason string) error {
 	if websocket.CloseStatus(err) == code {
 		return nil
 	}
-	return fmt.Errorf("failed to close WebSocket: %w", err)
+	return err
 }
 
 // CloseNow lets the socket go at once: a close frame with 1000 if none was
@@ -297,12 +359,12 @@ func (s *browserSocket) close(code websocket.StatusCode, reason string) error {
 	s.mu.Lock()
 	if s.done || s.closing {
 		s.mu.Unlock()
-		return fmt.Errorf("failed to close WebSocket: %w", net.ErrClosed)
+		return errSocketClosed
 	}
 	s.closing = true
 	s.mu.Unlock()
 	if err := jsCall(func() { s.v.Call("close", int(code), reason) }); err != nil {
-		return fmt.Errorf("failed to close WebSocket: %w", err)
+		return newFailure("the browser refused to close the socket: "+err.Error(), err)
 	}
 	return nil
 }
@@ -318,7 +380,15 @@ func (s *browserSocket) SetReadLimit(n int64) { s.limit.Store(n) }
 
 // unsent returns the bytes handed to the browser and not sent yet: its
 // bufferedAmount.
-func unsent(ws socket) int { return ws.v.Get("bufferedAmount").Int() }
+func unsent(ws socket) int {
+	if s, ok := ws.(*browserSocket); ok {
+		return s.unsent()
+	}
+	return 0
+}
+
+// unsent is the socket's bufferedAmount.
+func (s *browserSocket) unsent() int { return s.v.Get("bufferedAmount").Int() }
 
 // jsCall runs f, turning a JavaScript exception into an error.
 func jsCall(f func()) (err error) {

@@ -4,9 +4,8 @@ package resilientws
 
 import "github.com/coder/websocket"
 
-// socket is one open WebSocket: a coder/websocket connection, outside the
-// browser (see socket_js.go).
-type socket = *websocket.Conn
+// Outside the browser a socket (socket.go) is a coder/websocket connection.
+var _ socket = (*websocket.Conn)(nil)
 
 // inBrowser is false outside the browser: see socket_js.go.
 const inBrowser = false

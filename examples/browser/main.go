@@ -10,6 +10,16 @@
 //	go run ./examples/browser                       # until Ctrl-C
 //	go run ./examples/browser -addr 127.0.0.1:8080  # a fixed port
 //	go run ./examples/browser -duration 1m          # stops by itself
+//	go run ./examples/browser -screenshot demo.png  # a PNG of the page after 20 s, then stops
+//
+// -screenshot opens the page in headless Chromium (found as the browser
+// tests find it: chromium on PATH, or $RESILIENTWS_CHROMIUM), lets it run
+// for -screenshot-after of real time and saves what it shows. Chromium's own
+// --screenshot does not do: it shoots at the load event, before the client
+// has run, and --virtual-time-budget runs the page's timers ahead of the
+// real network, so the page shows heartbeat timeouts that never happened.
+// The example's test (go test -run TestPageThroughOneFaultCycle -v
+// ./examples/browser) also saves a screenshot, at the end of a fault cycle.
 //
 // The feed sends a tick every half second on each connection, echoes what
 // the page sends and answers the application ping {"request":"ping"} with
@@ -50,6 +60,8 @@ func main() {
 	flag.DurationVar(&cfg.cycle, "cycle", 30*time.Second, "length of the feed's misbehaviour cycle")
 	flag.DurationVar(&cfg.heartbeat, "heartbeat", 2*time.Second, "the client's application ping interval")
 	flag.DurationVar(&cfg.heartbeatTimeout, "heartbeat-timeout", time.Second, "the time a pong may take")
+	flag.StringVar(&cfg.screenshot, "screenshot", "", "save a PNG of the page, in headless Chromium, to this file, then stop")
+	flag.DurationVar(&cfg.screenshotAfter, "screenshot-after", 20*time.Second, "how long the page runs before -screenshot")
 	flag.Parse()
 	log.SetOutput(os.Stdout)
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -63,6 +75,8 @@ func main() {
 type config struct {
 	cycle                       time.Duration
 	heartbeat, heartbeatTimeout time.Duration
+	screenshot                  string        // a file for a PNG of the page; "": none
+	screenshotAfter             time.Duration // the page's run time before it
 }
 
 func run(addr string, duration time.Duration, cfg config) error {
@@ -86,10 +100,25 @@ func run(addr string, duration time.Duration, cfg config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Printf("open http://%s/ in a browser (Ctrl-C stops)", ln.Addr())
+	shot := make(chan error, 1)
+	if cfg.screenshot != "" {
+		shotCtx, cancelShot := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			shot <- screenshot(shotCtx, fmt.Sprintf("http://%s/", ln.Addr()), cfg.screenshot, cfg.screenshotAfter)
+		}()
+		defer func() { cancelShot(); <-done }()
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		return err
+	case err := <-shot:
+		if err != nil {
+			return err
+		}
+		log.Printf("saved a screenshot of the page to %s", cfg.screenshot)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

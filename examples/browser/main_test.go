@@ -27,7 +27,7 @@ type page struct {
 }
 
 const readPage = `(() => {
-  if (!document.getElementById("state")) return {log: [], reconnects: []}; // not loaded yet
+  if (!document.getElementById("log")) return {log: [], reconnects: []}; // not parsed yet: "log" comes last
   const text = (id) => document.getElementById(id).textContent;
   const items = (id) => [...document.getElementById(id).children].map((li) => li.textContent);
   return {state: text("state"), conn: text("conn"), rtt: text("rtt"), tick: text("tick"),
@@ -91,9 +91,9 @@ func TestPageThroughOneFaultCycle(t *testing.T) {
 
 	waitFor("connection 1 open, with a tick", func(p page) bool { return p.State == "OPEN" && p.Conn == "1" && p.Tick != "-" })
 	waitFor("the drop (1006) and connection 2", func(p page) bool {
-		return p.has("connection 1 closed: 1006") && p.Conn == "2" && p.State == "OPEN"
+		return p.has("connection 1 closed: 1006 abnormal closure") && p.Conn == "2" && p.State == "OPEN"
 	})
-	waitFor("the server's 1012", func(p page) bool { return p.has("connection 2 closed: 1012") })
+	waitFor("the server's 1012", func(p page) bool { return p.has("connection 2 closed: 1012 service restart") })
 	const msg = "typed while down"
 	if err := p.Eval(ctx, fmt.Sprintf(`document.getElementById("text").value = %q; document.getElementById("send").requestSubmit()`, msg), nil); err != nil {
 		t.Fatal(err)
@@ -104,6 +104,9 @@ func TestPageThroughOneFaultCycle(t *testing.T) {
 	waitFor("the heartbeat timeout, and a new connection", func(p page) bool {
 		return p.has("heartbeat timeout") && p.has("connection 4 open") && p.State == "OPEN" && p.RTT != "-"
 	})
+	if strings.Contains(last.Tick, "connection") {
+		t.Errorf("the tick %q shows the feed's connection count besides the client's", last.Tick)
+	}
 	if len(last.Reconnects) < 3 || !strings.Contains(last.Reconnects[0], " after ") {
 		t.Errorf("the page lists reconnects %q, want 3 or more, each with its delay", last.Reconnects)
 	}

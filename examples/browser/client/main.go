@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
 
 	"github.com/resilientws/resilientws"
 )
@@ -86,7 +87,10 @@ func start(url string, interval, timeout time.Duration) (*resilientws.Client, er
 			}
 			switch f.Type {
 			case "tick":
-				show("tick", fmt.Sprintf("#%d  %.2f  (connection %d)", f.Seq, f.Price, f.Conn))
+				// The feed numbers its connections too, but counts the
+				// upgrades it refused as well: the page shows one count,
+				// the client's (OpenEvent.Connection).
+				show("tick", fmt.Sprintf("#%d  %.2f", f.Seq, f.Price))
 			case "echo":
 				logLine("echo", "echo: "+f.Text)
 			}
@@ -94,7 +98,7 @@ func start(url string, interval, timeout time.Duration) (*resilientws.Client, er
 		}),
 		resilientws.OnClose(func(e resilientws.CloseEvent) {
 			showState(c)
-			what := fmt.Sprintf("connection %d closed: %d %s", e.Connection, e.Code, e.Code)
+			what := fmt.Sprintf("connection %d closed: %s", e.Connection, closeText(e.Code))
 			if e.Reason != "" {
 				what += fmt.Sprintf(" %q", e.Reason)
 			}
@@ -143,6 +147,41 @@ func start(url string, interval, timeout time.Duration) (*resilientws.Client, er
 		}()
 	})
 	return c, nil
+}
+
+// closeText is a close code as a number with its meaning in words, as in
+// "1006 abnormal closure".
+func closeText(code websocket.StatusCode) string {
+	meaning, ok := closeMeanings[code]
+	switch {
+	case ok:
+	case code >= 4000 && code <= 4999:
+		meaning = "the application's own"
+	case code >= 3000 && code <= 3999:
+		meaning = "registered for libraries and frameworks"
+	default:
+		meaning = "not defined"
+	}
+	return fmt.Sprintf("%d %s", int(code), meaning)
+}
+
+// closeMeanings are the close codes of RFC 6455 and the IANA registry.
+var closeMeanings = map[websocket.StatusCode]string{
+	1000: "normal closure",
+	1001: "going away",
+	1002: "protocol error",
+	1003: "unsupported data",
+	1005: "no status",
+	1006: "abnormal closure",
+	1007: "invalid payload data",
+	1008: "policy violation",
+	1009: "message too big",
+	1010: "mandatory extension",
+	1011: "internal error",
+	1012: "service restart",
+	1013: "try again later",
+	1014: "bad gateway",
+	1015: "TLS handshake",
 }
 
 var document = js.Global().Get("document")
