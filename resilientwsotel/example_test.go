@@ -75,6 +75,7 @@ func ExampleInstrument() {
 	// resilientws.client.io 10
 	// resilientws.client.messages.dropped 0
 	// resilientws.client.messages.received 1
+	// resilientws.client.messages.resent 0
 	// resilientws.client.messages.sent 1
 	// resilientws.client.reconnects 0
 }

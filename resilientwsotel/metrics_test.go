@@ -404,8 +404,9 @@ func TestMetricsAgreeWithStatsAfterFaults(t *testing.T) {
 	if rttCounts[""] != uint64(o.beats) || o.beats < 2 || math.Abs(rttSums[""]-o.rtt) > 1e-6 {
 		t.Errorf("heartbeat.rtt count %d sum %g; handlers saw %d, %g", rttCounts[""], rttSums[""], o.beats, o.rtt)
 	}
-	if len(ms) != 11 {
-		t.Errorf("%d instruments reported, want 11", len(ms))
+	checkInt(resilientwsotel.MessagesResent, byKey(t, ms, resilientwsotel.MessagesResent, "", wantAttrs)[""], int64(st.Resent), 0)
+	if len(ms) != 12 {
+		t.Errorf("%d instruments reported, want 12", len(ms))
 	}
 }
 
