@@ -205,20 +205,27 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 // settleUnconfirmed settles what a connection that ended left unconfirmed,
 // oldest first: with WithResend, when another connection follows (next),
 // each message that has been written at most max times goes back to the
-// head of the send queue; every other one is reported through OnDrop with
-// ErrUnconfirmed. Call it after the connection's OnError, if any, and
+// head of the send queue, unless it was sent WithoutQueue; every other one
+// is reported through OnDrop with ErrUnconfirmed. Call it after the connection's OnError, if any, and
 // before its OnClose.
 func (c *Client) settleUnconfirmed(left []queued, next bool) {
 	keep := left[:0]
 	for _, it := range left {
-		if next && it.writes <= c.opts.resend {
+		switch {
+		case it.once && c.opts.resend > 0:
+			c.dropped(it.msg, errUnconfirmedOnce)
+		case next && it.writes <= c.opts.resend:
 			keep = append(keep, it)
-			continue
+		default:
+			c.dropped(it.msg, c.unconfirmedErr(it.writes, next))
 		}
-		c.dropped(it.msg, c.unconfirmedErr(it.writes, next))
 	}
 	c.queue.requeue(keep)
 }
+
+// errUnconfirmedOnce is the reason given to OnDrop for a message sent
+// WithoutQueue whose connection ended unconfirmed: WithResend leaves it.
+var errUnconfirmedOnce = newFailure("written, but the connection was lost before the peer confirmed it; not written again: it was sent WithoutQueue", ErrUnconfirmed)
 
 // unconfirmedErr is the reason given to OnDrop for a message written writes
 // times, the last time on a connection that ended unconfirmed: after its

@@ -575,3 +575,26 @@ func TestDeliveryDropReportHasOnePrefix(t *testing.T) {
 		}
 	}
 }
+
+// A message sent WithoutQueue is useless late: WithResend never writes it
+// again on a later connection, and reports it.
+func TestResendLeavesWithoutQueueMessages(t *testing.T) {
+	srv := newServer(t, resilientwstest.WithHandler(readOneAndDrop))
+	r := newRecorder(t)
+	c := r.startClient(srv.URL(), fastBackoff(), WithResend(3), WithHeartbeat(0, 0))
+	r.waitKind("open", 1, wait)
+	if err := c.SendText(context.Background(), "m", WithoutQueue()); err != nil {
+		t.Fatal(err)
+	}
+	d := r.waitKind("drop", 1, wait)
+	if !errors.Is(d.err, ErrUnconfirmed) || !strings.Contains(d.err.Error(), "WithoutQueue") {
+		t.Fatalf("drop %v, want ErrUnconfirmed naming WithoutQueue", d.err)
+	}
+	r.waitKind("open", 2, wait)
+	if err := c.SendText(context.Background(), "n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := serverText(waitReceived(t, srv, 2)); !equal(got, []string{"m", "n"}) {
+		t.Fatalf("server got %v, want m once, then n", got)
+	}
+}

@@ -110,7 +110,8 @@
 //     refuses new messages with ErrQueueFull, OverflowBlock makes Send wait,
 //     and OverflowDropOldest evicts the oldest queued messages, these first,
 //     reporting them with ErrQueueFull.
-//   - TTL: one whose WithTTL has passed is dropped with ErrExpired instead.
+//   - TTL: one whose WithTTL has passed is dropped with ErrExpired instead;
+//     one sent WithoutQueue is never written again, and is reported.
 //   - Close: Close, Shutdown and CloseWith drain them with the rest of the
 //     queue, and the close handshake confirms them. What is unconfirmed
 //     when the last connection ends (the client stops on a permanent failure,

@@ -15,6 +15,7 @@ type queued struct {
 	expires time.Time     // zero: never
 	buf     *bytes.Buffer // the pooled buffer behind msg.Data, if any
 	writes  int           // how many times it was written on a connection (WithResend)
+	once    bool          // sent WithoutQueue: never written again on a later connection
 }
 
 // flushWaiter is a Flush call waiting for every message up to seq to leave
@@ -64,10 +65,11 @@ func newSendQueue(maxMsgs, maxBytes int, overflow Overflow, drop func(Message, e
 	}
 }
 
-// push queues m (whose Data the queue now owns), to expire at expires
-// unless that is zero. Messages evicted to make room, or expired, are
-// reported through q.drop.
-func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expires time.Time) error {
+// push queues it (whose message's Data the queue now owns), to expire at
+// it.expires unless that is zero; the queue numbers it. Messages evicted to
+// make room, or expired, are reported through q.drop.
+func (q *sendQueue) push(ctx context.Context, it queued) error {
+	m, expires := it.msg, it.expires
 	if len(m.Data) > q.maxBytes {
 		return newFailure(fmt.Sprintf("message of %d bytes is larger than the send queue's %d-byte limit", len(m.Data), q.maxBytes), ErrMessageTooLarge, ErrQueueFull)
 	}
@@ -82,7 +84,8 @@ func (q *sendQueue) push(ctx context.Context, m Message, buf *bytes.Buffer, expi
 		}
 		if q.fitsLocked(len(m.Data)) {
 			q.nextSeq++
-			q.items.push(queued{msg: m, seq: q.nextSeq, expires: expires, buf: buf})
+			it.seq = q.nextSeq
+			q.items.push(it)
 			if !expires.IsZero() {
 				q.ttls++
 				if q.earliest.IsZero() || expires.Before(q.earliest) {

@@ -769,7 +769,7 @@ func TestQueueBlockedSendGetsTheRoomOfAnExpiredMessage(t *testing.T) {
 // Flush would wake for (in vain, again and again, until the write ends).
 func TestQueueNextExpirySkipsTheMessageInFlight(t *testing.T) {
 	q := newSendQueue(4, 1<<20, OverflowReject, func(Message, error) {})
-	if err := q.push(context.Background(), Message{Type: Text, Data: []byte("a")}, nil, time.Now().Add(time.Hour)); err != nil {
+	if err := q.push(context.Background(), queued{msg: Message{Type: Text, Data: []byte("a")}, expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := q.nextExpiry(); !ok {

@@ -45,7 +45,9 @@ func WithTTL(d time.Duration) SendOption {
 // WithoutQueue makes Send fail fast with ErrNotConnected unless a connection
 // is OPEN, instead of queueing the message for the next connection (for
 // messages that are useless late, such as an unsubscribe). When OPEN, the
-// message is queued in order as usual.
+// message is queued in order as usual. WithResend never writes it again on
+// a later connection: if its connection ends before confirming it, it is
+// reported with ErrUnconfirmed.
 func WithoutQueue() SendOption {
 	return sendOptionFunc(func(o *sendOptions) error {
 		o.noQueue = true
@@ -78,6 +80,7 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 		return err
 	}
 	var expires time.Time
+	noQueue := false
 	if len(opts) > 0 {
 		var so sendOptions
 		for _, o := range opts {
@@ -89,6 +92,7 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 			}
 		}
 		if so.noQueue {
+			noQueue = true
 			switch st := c.State(); st {
 			case StateOpen:
 			case StateClosing, StateClosed:
@@ -109,7 +113,7 @@ func (c *Client) Send(ctx context.Context, typ MessageType, data []byte, opts ..
 		}
 	}
 	payload, buf := copyPayload(data)
-	err := c.queue.push(ctx, Message{Type: typ, Data: payload}, buf, expires)
+	err := c.queue.push(ctx, queued{msg: Message{Type: typ, Data: payload}, buf: buf, expires: expires, once: noQueue})
 	if err != nil {
 		putBuf(buf)
 	}
