@@ -43,6 +43,7 @@ type config struct {
 	resendRounds int
 	resendDur    time.Duration
 	resendKill   time.Duration
+	resendCalm   time.Duration
 }
 
 func main() {
@@ -66,6 +67,7 @@ func main() {
 		resendRnd = flag.Int("resend-rounds", 3, "rounds of the at-least-once (WithResend) measurement")
 		resendDur = flag.Duration("resend-dur", 2*time.Second, "timed phase of one at-least-once measurement")
 		resendKil = flag.Duration("resend-kill", 100*time.Millisecond, "mean time between connection kills in the at-least-once measurement (0: none)")
+		resendClm = flag.Duration("resend-calm", time.Second, "timed phase of the same measurement without kills, for the throughput the window alone allows (0: skip)")
 		profDir   = flag.String("profile-dir", "", "write heap and CPU profiles of the idle library clients here (exact heap sampling: run with -phases idle)")
 		mdOut     = flag.String("o", "", "also write the report to this file")
 		libRev    = flag.String("lib-rev", "", "the library revision to print (default: git describe of ..)")
@@ -107,6 +109,7 @@ func main() {
 		resendRounds: *resendRnd,
 		resendDur:    *resendDur,
 		resendKill:   *resendKil,
+		resendCalm:   *resendClm,
 	}
 	for _, p := range strings.Split(*phases, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -167,7 +170,10 @@ func main() {
 			resendRounds: 1,
 			resendDur:    150 * time.Millisecond,
 			resendKill:   50 * time.Millisecond,
+			resendCalm:   50 * time.Millisecond,
 		}
+		// The smallest and the default window: enough to exercise the code.
+		resendWindows = []resendWindow{resendWindows[0], resendWindows[len(resendWindows)-1]}
 	}
 	if cfg.profDir != "" {
 		// Exact heap profiles of the idle clients; slows the echo phase.

@@ -329,6 +329,7 @@ func resendOnce(w resendWindow, p resendPath, dur, killEvery time.Duration, seed
 func runResend(cfg config, rep *report) bool {
 	type key struct{ p, w int }
 	res := map[key][]resendResult{}
+	calm := map[key][]resendResult{} // the same without kills: what the window alone costs
 	ok := true
 	var order []key
 	for p := range resendPaths {
@@ -349,14 +350,23 @@ func runResend(cfg config, rep *report) bool {
 				ok = false
 			}
 			res[k] = append(res[k], rr)
+			if cfg.resendCalm > 0 {
+				cr := resendOnce(resendWindows[k.w], resendPaths[k.p], cfg.resendCalm, 0, int64(r*1000+k.p*100+k.w))
+				if cr.failed != "" || cr.missing > 0 || cr.sendErrs > 0 || cr.dups > 0 || cr.dropped > 0 {
+					progress("resend %s %s without kills: %s; %d missing, %d Send errors, %d duplicates, %d OnDrop",
+						resendPaths[k.p].name, resendWindows[k.w].name, cr.failed, cr.missing, cr.sendErrs, cr.dups, cr.dropped)
+					ok = false
+				}
+				calm[k] = append(calm[k], cr)
+			}
 		}
 		progress("resend round %d/%d done in %s", r+1, cfg.resendRounds, time.Since(t).Round(time.Millisecond))
 	}
 	rep.printf("\n## At-least-once: duplicates per killed connection (WithResend(%d))\n\n", resendMax)
-	rep.printf("%d clients send %d–%d-byte messages as fast as OverflowBlock lets them for %s per measurement; connections killed every %s–%s (alternately a TCP reset and a 1001 close frame); %d rounds, medians (min–max of duplicates per lost connection); missing and OnDrop are totals over the rounds.\n\n",
-		resendClients, resendMinSize, resendMaxSize, cfg.resendDur, cfg.resendKill/2, cfg.resendKill*3/2, cfg.resendRounds)
-	rep.printf("| Path | Window (WithQueue) | delivered msg/s | lost conns | resent | duplicates | dups per lost conn | min–max | dup %% | missing | OnDrop |\n")
-	rep.printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	rep.printf("%d clients send %d–%d-byte messages as fast as OverflowBlock lets them for %s per measurement; connections killed every %s–%s (alternately a TCP reset and a 1001 close frame); %d rounds, medians (min–max of duplicates per lost connection); missing and OnDrop are totals over the rounds. Without kills: the same for %s, no kill.\n\n",
+		resendClients, resendMinSize, resendMaxSize, cfg.resendDur, cfg.resendKill/2, cfg.resendKill*3/2, cfg.resendRounds, cfg.resendCalm)
+	rep.printf("| Path | Window (WithQueue) | delivered msg/s | without kills | lost conns | resent | duplicates | dups per lost conn | min–max | dup %% | missing | OnDrop |\n")
+	rep.printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for p := range resendPaths {
 		for w := range resendWindows {
 			rs := res[key{p, w}]
@@ -372,13 +382,19 @@ func runResend(cfg config, rep *report) bool {
 			dpk := f(resendResult.dupsPerKill)
 			lo, hi := minMax(dpk)
 			missing, dropped := 0, 0
-			for _, r := range rs {
+			for _, r := range append(rs, calm[key{p, w}]...) {
 				missing += r.missing
 				dropped += r.dropped
 			}
-			rep.printf("| %s | %s | %.0f | %.0f | %.0f | %.0f | **%.1f** | %.1f–%.1f | %.2f | %d | %d |\n",
+			var calmRates []float64
+			for _, r := range calm[key{p, w}] {
+				if r.failed == "" {
+					calmRates = append(calmRates, r.rate())
+				}
+			}
+			rep.printf("| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | **%.1f** | %.1f–%.1f | %.2f | %d | %d |\n",
 				resendPaths[p].name, resendWindows[w].name,
-				median(f(resendResult.rate)),
+				median(f(resendResult.rate)), median(calmRates),
 				median(f(func(r resendResult) float64 { return float64(r.lost) })),
 				median(f(func(r resendResult) float64 { return float64(r.resent) })),
 				median(f(func(r resendResult) float64 { return float64(r.dups) })),
