@@ -121,7 +121,7 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 	// first, for the matching below.)
 	sort.SliceStable(ordered, func(i, j int) bool {
 		a, b := ordered[i].seqs, ordered[j].seqs
-		return a[0] < b[0] || a[0] == b[0] && len(a) > len(b)
+		return a[0] < b[0] || cfg.resend > 0 && a[0] == b[0] && len(a) > len(b)
 	})
 	for i := 1; i < len(ordered) && cfg.resend == 0; i++ { // with WithResend a connection may start before the last one ended
 		prev, cur := ordered[i-1], ordered[i]
@@ -330,7 +330,13 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 	// Independently of what the events say: the dials the transport saw.
 	// One at Start, then one after each OnReconnecting.
 	if len(dials) != 1+len(snap.reconnects) {
-		r.errorf("the transport saw %d dials, the client reported 1 + %d OnReconnecting", len(dials), len(snap.reconnects))
+		last := ""
+		if k := len(snap.reconnects); k > 0 {
+			ev := snap.reconnects[k-1]
+			last = fmt.Sprintf(" (the last, attempt %d with a %s wait, came %s before the final Close began; the last dial %s before it)",
+				ev.attempt, ev.delay, sc.closeStart.Sub(ev.at), sc.closeStart.Sub(dials[len(dials)-1]))
+		}
+		r.errorf("the transport saw %d dials, the client reported 1 + %d OnReconnecting%s", len(dials), len(snap.reconnects), last)
 	} else {
 		for i := 1; i < len(dials); i++ {
 			gap, want := dials[i].Sub(dials[i-1]), snap.reconnects[i-1].delay

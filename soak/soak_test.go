@@ -308,6 +308,7 @@ type soakClient struct {
 	flushErr   error
 	unnoticed  *pendingKill // a kill fault still unnoticed after the settle
 	acceptedTC int          // TCP connections the proxy accepted
+	closeStart time.Time    // when the final Close began
 
 	tailMissing bool // the servers never got what the current connection carried
 }
@@ -470,6 +471,7 @@ func runSoak(t *testing.T, cfg config) *result {
 	}
 	for _, sc := range clients {
 		sc.acceptedTC = sc.proxy.Accepted()
+		sc.closeStart = time.Now()
 	}
 	closeStart := time.Now()
 	closeAll()
