@@ -199,7 +199,7 @@ func (res *result) summary() string {
 		if t.receivedUnique > 0 {
 			dupPct = 100 * float64(t.duplicates) / float64(t.receivedUnique)
 		}
-		w("at least once (WithResend(%d)): accepted %d; missing at the servers %d; duplicates %d (%.2f%% of those received); OnDrop reports %d",
+		w("at least once (WithResend(%d)): accepted %d; missing at the servers %d; duplicates %d (%.2f%% of those received); OnDrop reports %d (the checks allow only ErrUnconfirmed at the final Close)",
 			cfg.resend, t.accepted, t.missing, t.duplicates, dupPct, drops)
 		w("          Stats.Resent %d; full writes beyond each message's first (wire tap) %d; most writes of one message %d",
 			t.resent, t.writtenAgain, t.mostWrites)
