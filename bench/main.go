@@ -4,6 +4,7 @@
 //
 //	go run .            # the full run (about 12 minutes)
 //	go run . -smoke     # every workload once, briefly (CI)
+//	go run . -phases resend   # only WithResend's duplicates per killed connection
 //
 // See BENCHMARKS.md for the method and the results.
 package main
@@ -38,6 +39,11 @@ type config struct {
 	stormDown  []time.Duration
 	stormRnds  int
 	profDir    string
+
+	resendRounds int
+	resendDur    time.Duration
+	resendKill   time.Duration
+	resendCalm   time.Duration
 }
 
 func main() {
@@ -50,7 +56,7 @@ func main() {
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) to this file")
 		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
-		phases    = flag.String("phases", "echo,idle,storm", "comma-separated phases to run: echo, idle, storm")
+		phases    = flag.String("phases", "echo,idle,storm,resend", "comma-separated phases to run: echo, idle, storm, resend")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
 		idleCPU   = flag.Duration("idle-cpu", 65*time.Second, "window over which the CPU of the largest idle set is measured (0: skip)")
@@ -58,6 +64,10 @@ func main() {
 		stormN    = flag.Int("storm-n", 1000, "clients in the reconnect storm")
 		stormDown = flag.String("storm-down", "0s,3s", "server down times in the reconnect storm")
 		stormRnds = flag.Int("storm-rounds", 5, "rounds of each reconnect storm")
+		resendRnd = flag.Int("resend-rounds", 3, "rounds of the at-least-once (WithResend) measurement")
+		resendDur = flag.Duration("resend-dur", 2*time.Second, "timed phase of one at-least-once measurement")
+		resendKil = flag.Duration("resend-kill", 100*time.Millisecond, "mean time between connection kills in the at-least-once measurement (0: none)")
+		resendClm = flag.Duration("resend-calm", time.Second, "timed phase of the same measurement without kills, for the throughput the window alone allows (0: skip)")
 		profDir   = flag.String("profile-dir", "", "write heap and CPU profiles of the idle library clients here (exact heap sampling: run with -phases idle)")
 		mdOut     = flag.String("o", "", "also write the report to this file")
 		libRev    = flag.String("lib-rev", "", "the library revision to print (default: git describe of ..)")
@@ -95,6 +105,11 @@ func main() {
 		stormN:     *stormN,
 		stormRnds:  *stormRnds,
 		profDir:    *profDir,
+
+		resendRounds: *resendRnd,
+		resendDur:    *resendDur,
+		resendKill:   *resendKil,
+		resendCalm:   *resendClm,
 	}
 	for _, p := range strings.Split(*phases, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -143,7 +158,7 @@ func main() {
 			dur:        60 * time.Millisecond,
 			maxMsgs:    20_000,
 			maxPP:      2_000,
-			phases:     map[string]bool{"echo": true, "idle": true, "storm": true},
+			phases:     map[string]bool{"echo": true, "idle": true, "storm": true, "resend": true},
 			idleN:      []int{50},
 			idleRounds: 1,
 			idleCPU:    500 * time.Millisecond,
@@ -151,7 +166,14 @@ func main() {
 			stormDown:  []time.Duration{0},
 			stormRnds:  1,
 			profDir:    cfg.profDir,
+
+			resendRounds: 1,
+			resendDur:    150 * time.Millisecond,
+			resendKill:   50 * time.Millisecond,
+			resendCalm:   50 * time.Millisecond,
 		}
+		// The smallest and the default window: enough to exercise the code.
+		resendWindows = []resendWindow{resendWindows[0], resendWindows[len(resendWindows)-1]}
 	}
 	if cfg.profDir != "" {
 		// Exact heap profiles of the idle clients; slows the echo phase.
@@ -184,6 +206,9 @@ func main() {
 	}
 	if cfg.phases["storm"] {
 		ok = runStorm(cfg, rep) && ok
+	}
+	if cfg.phases["resend"] {
+		ok = runResend(cfg, rep) && ok
 	}
 	rep.printTargets()
 	fmt.Fprintf(out, "\nTotal run time: %s; load average at the end %s.\n", time.Since(start).Round(time.Second), loadAvg())

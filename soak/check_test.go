@@ -29,6 +29,10 @@ type clientResult struct {
 	silent               int                // accepted, never received, never reported: the bug the soak hunts
 	rewritten            int                // written in full twice: the first write was reported failed
 	partialWrites        int                // connections that ended with a message cut short
+	missing              int                // accepted, never received (reported or not)
+	writtenAgain         int                // full writes beyond each message's first, per the wire tap
+	mostWrites           int                // the most full writes of one message
+	resent               uint64             // Stats.Resent after Close
 
 	dials, reconnectEvents, opens int
 	proxyAccepted                 int
@@ -113,8 +117,13 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 			ordered = append(ordered, c)
 		}
 	}
-	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].seqs[0] < ordered[j].seqs[0] })
-	for i := 1; i < len(ordered); i++ {
+	// (With WithResend several may start with the same seq: the longest
+	// first, for the matching below.)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		a, b := ordered[i].seqs, ordered[j].seqs
+		return a[0] < b[0] || cfg.resend > 0 && a[0] == b[0] && len(a) > len(b)
+	})
+	for i := 1; i < len(ordered) && cfg.resend == 0; i++ { // with WithResend a connection may start before the last one ended
 		prev, cur := ordered[i-1], ordered[i]
 		if cur.seqs[0] < prev.seqs[len(prev.seqs)-1] {
 			r.errorf("server connections overlap: %d:%d has %d..%d, %d:%d starts at %d", prev.server, prev.number,
@@ -168,6 +177,8 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 		}
 		first := tc.seqs[0]
 		switch {
+		case first <= last && cfg.resend > 0:
+			// Resent: what the previous connections left unconfirmed.
 		case first == last && last > 0:
 			// Rewritten: the previous connection's last message was handed
 			// to the kernel in full, but its write was reported failed.
@@ -184,11 +195,14 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 		}
 		last = tc.seqs[len(tc.seqs)-1]
 	}
-	// A message written twice must be the last of every connection but the
-	// last that wrote it: only a failed write is retried, and a failed
-	// write ends its connection.
+	// Without WithResend, a message written twice must be the last of every
+	// connection but the last that wrote it: only a failed write is
+	// retried, and a failed write ends its connection.
 	seen := make(map[uint32]int)
 	for _, tc := range taps {
+		if cfg.resend > 0 {
+			break
+		}
 		for j, s := range tc.seqs {
 			if int(s) <= n && full[s] > 1 {
 				seen[s]++
@@ -204,10 +218,9 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 	matched := make([]bool, len(taps))
 	for _, c := range ordered {
 		found := -1
-		for k, tc := range taps {
-			if !matched[k] && isPrefix(c.seqs, tc.seqs) {
+		for k, tc := range taps { // the shortest that fits (one connection's seqs are consecutive)
+			if !matched[k] && isPrefix(c.seqs, tc.seqs) && (found < 0 || len(tc.seqs) < len(taps[found].seqs)) {
 				found = k
-				break
 			}
 		}
 		if found < 0 {
@@ -252,7 +265,41 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 		}
 		if full[s] > 1 {
 			r.rewritten++
+			r.writtenAgain += full[s] - 1
 		}
+		r.mostWrites = max(r.mostWrites, full[s])
+		if !got {
+			r.missing++
+		}
+	}
+	// At least once: everything accepted arrived, and nothing exhausted its
+	// resends (soakResend is far more than a message is ever written), so
+	// OnDrop reports nothing, but for one case: a connection that dies just
+	// before the final Close leaves messages unconfirmed with no connection
+	// to follow, and Close reports them with ErrUnconfirmed (they arrived:
+	// nothing is missing). Each resend the client counted is a full write
+	// the tap saw (the tap also sees writes reported failed).
+	r.resent = sc.finalStats.Resent
+	if cfg.resend > 0 {
+		if r.missing > 0 {
+			r.errorf("WithResend(%d): %d messages accepted by Send never reached a server", cfg.resend, r.missing)
+		}
+		for _, d := range snap.dropped {
+			s := d.seq
+			switch {
+			case s < 1 || int(s) > n: // reported above
+			case d.reason != dropUnconfirmed:
+				r.errorf("WithResend(%d): OnDrop reported seq %d (%s): %v", cfg.resend, s, d.reason, snap.dropReasons)
+			case full[s] > cfg.resend:
+				r.errorf("WithResend(%d): seq %d exhausted its resends (written in full %d times)", cfg.resend, s, full[s])
+			}
+		}
+		if r.resent > uint64(r.writtenAgain) {
+			r.errorf("WithResend(%d): Stats.Resent %d, but the wire tap saw only %d full writes beyond each message's first",
+				cfg.resend, r.resent, r.writtenAgain)
+		}
+	} else if r.resent > 0 {
+		r.errorf("Stats.Resent %d without WithResend", r.resent)
 	}
 	r.silent = len(silentInFlight) + len(silentUnwritten)
 	if len(silentInFlight) > 0 {
@@ -291,12 +338,22 @@ func checkClient(cfg config, sc *soakClient, conns []serverConn, t0 time.Time) c
 		}
 	}
 	// Independently of what the events say: the dials the transport saw.
-	// One at Start, then one after each OnReconnecting, except the last
-	// one's when Close came between its OnReconnecting and the dial (which
-	// then ends before the transport sees it).
-	if len(dials) != 1+len(snap.reconnects) && len(dials) != len(snap.reconnects) {
-		r.errorf("the transport saw %d dials, the client reported 1 + %d OnReconnecting", len(dials), len(snap.reconnects))
-	} else {
+	// One at Start, then one after each OnReconnecting; but a handshake that
+	// gave up (its dial timeout, on a starved machine) before net/http's
+	// dial goroutine ran gets no dial at all, so each failed attempt may
+	// account for one dial fewer, never one more; and so may the last
+	// OnReconnecting, when Close came between it and its dial.
+	attempts := 1 + len(snap.reconnects)
+	if len(dials) > attempts || attempts-len(dials) > snap.dialErrors+1 {
+		last := ""
+		if k := len(snap.reconnects); k > 0 && len(dials) > 0 {
+			ev := snap.reconnects[k-1]
+			last = fmt.Sprintf(" (the last, attempt %d with a %s wait, came %s before the final Close began; the last dial %s before it)",
+				ev.attempt, ev.delay, sc.closeStart.Sub(ev.at), sc.closeStart.Sub(dials[len(dials)-1]))
+		}
+		r.errorf("the transport saw %d dials, the client reported 1 + %d OnReconnecting and %d failed dials%s",
+			len(dials), len(snap.reconnects), snap.dialErrors, last)
+	} else if len(dials) == attempts {
 		for i := 1; i < len(dials); i++ {
 			gap, want := dials[i].Sub(dials[i-1]), snap.reconnects[i-1].delay
 			if gap < want {

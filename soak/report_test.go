@@ -41,8 +41,8 @@ func (res *result) summary() string {
 	cfg := res.cfg
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("chaos soak summary: seed %d, %d clients behind %d proxies, %d servers, faults for %s, one message per client every %s (every %dth client pads it to %d KiB)",
-		cfg.seed, cfg.clients, cfg.clients, cfg.servers, cfg.duration, cfg.sendEvery, cfg.heavyEvery, cfg.heavyPad>>10)
+	w("chaos soak summary, %s: seed %d, %d clients behind %d proxies, %d servers, faults for %s, one message per client every %s (every %dth client pads it to %d KiB)",
+		cfg.phase, cfg.seed, cfg.clients, cfg.clients, cfg.servers, cfg.duration, cfg.sendEvery, cfg.heavyEvery, cfg.heavyPad>>10)
 	w("client settings: heartbeat %s/%s, backoff %s..%s x%.0f ±%.0f%%, stable after %s, dial timeout %s, write timeout %s",
 		cfg.heartbeat, cfg.heartbeatTimeout, cfg.backoffInitial, cfg.backoffMax, cfg.backoffMultiplier, cfg.jitter*100,
 		cfg.stableAfter, cfg.dialTimeout, cfg.writeTimeout)
@@ -159,6 +159,10 @@ func (res *result) summary() string {
 		t.silent += c.silent
 		t.rewritten += c.rewritten
 		t.partialWrites += c.partialWrites
+		t.missing += c.missing
+		t.writtenAgain += c.writtenAgain
+		t.mostWrites = max(t.mostWrites, c.mostWrites)
+		t.resent += c.resent
 		t.opens += c.opens
 		t.dials += c.dials
 		t.reconnectEvents += c.reconnectEvents
@@ -180,8 +184,26 @@ func (res *result) summary() string {
 		t.accepted, t.receivedTotal, t.receivedUnique, t.duplicates, t.silent)
 	w("          OnDrop ErrUnconfirmed %d: %d lost in flight, %d delivered all the same; other OnDrop reasons, not received: %s; delivered all the same: %d",
 		t.unconfirmedLost+t.unconfirmedDelivered, t.unconfirmedLost, t.unconfirmedDelivered, fmtCounts(others), t.droppedDelivered)
-	w("          rewritten after a failed write %d (%d became duplicates); connections that ended mid-message %d; Send refused (queue full) %d",
-		t.rewritten, t.duplicates, t.partialWrites, t.rejected)
+	rewritten := "rewritten after a failed write"
+	if cfg.resend > 0 {
+		rewritten = "written more than once (a failed write, or resent)"
+	}
+	w("          %s %d (%d became duplicates); connections that ended mid-message %d; Send refused (queue full) %d",
+		rewritten, t.rewritten, t.duplicates, t.partialWrites, t.rejected)
+	if cfg.resend > 0 {
+		drops := t.unconfirmedLost + t.unconfirmedDelivered + t.droppedDelivered
+		for _, v := range t.dropped {
+			drops += v
+		}
+		dupPct := 0.0
+		if t.receivedUnique > 0 {
+			dupPct = 100 * float64(t.duplicates) / float64(t.receivedUnique)
+		}
+		w("at least once (WithResend(%d)): accepted %d; missing at the servers %d; duplicates %d (%.2f%% of those received); OnDrop reports %d (the checks allow only ErrUnconfirmed at the final Close)",
+			cfg.resend, t.accepted, t.missing, t.duplicates, dupPct, drops)
+		w("          Stats.Resent %d; full writes beyond each message's first (wire tap) %d; most writes of one message %d",
+			t.resent, t.writtenAgain, t.mostWrites)
+	}
 	w("connections: opened %d (reconnects %d); dials %d (proxy accepted %d TCP); failed dials %d; OnReconnecting %d, least Delay/floor %.2f",
 		t.opens, reconnects, t.dials, t.proxyAccepted, t.dialErrors, t.reconnectEvents, t.minDelayRatio)
 	w("             connection errors: heartbeat timeouts %d, write timeouts %d, other (reset, EOF) %d; server connections with no message %d",

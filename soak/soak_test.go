@@ -5,8 +5,13 @@
 // injected at random, then every message is accounted for.
 //
 //	go test -race -count=1 -v ./soak/                                  # about a minute
-//	go test -race -short -v ./soak/                                    # about 15 s
+//	go test -race -short -v ./soak/                                    # about 20 s
 //	RESILIENTWS_SOAK_SEED=42 RESILIENTWS_SOAK_DURATION=3m go test -race -v -timeout 10m ./soak/
+//
+// Two phases, one test each: TestChaosSoak with the default delivery (a
+// message whose connection ends unconfirmed is reported with
+// ErrUnconfirmed), then TestChaosSoakResend with WithResend (at least once:
+// every message accepted must reach a server).
 //
 // The seed is printed at the start; the same seed gives the same fault
 // schedule.
@@ -39,6 +44,8 @@ func TestMain(m *testing.M) {
 
 // config is one soak's parameters.
 type config struct {
+	phase     string // for the summary
+	resend    int    // WithResend(resend); 0: the default delivery
 	seed      int64
 	duration  time.Duration // of the fault phase
 	clients   int
@@ -60,14 +67,26 @@ type config struct {
 	dialTimeout, writeTimeout   time.Duration
 }
 
+// The fault phases' lengths: the default delivery's phase and WithResend's
+// share what was one 45 s soak, so that the whole takes as long.
 const (
-	defaultSeed     = 20251122
-	defaultDuration = 45 * time.Second
-	shortDuration   = 8 * time.Second
+	defaultSeed           = 20251122
+	defaultDuration       = 30 * time.Second
+	defaultResendDuration = 15 * time.Second
+	shortDuration         = 8 * time.Second
+	shortResendDuration   = 4 * time.Second
 )
 
-func loadConfig(t *testing.T) config {
+// soakResend is WithResend's max in the resend phase: large enough that no
+// message exhausts it, so that OnDrop reports nothing.
+const soakResend = 1000
+
+// loadConfig returns the configuration of a phase: the default delivery, or
+// WithResend(soakResend) if resend. RESILIENTWS_SOAK_DURATION sets the
+// length of both phases' faults.
+func loadConfig(t *testing.T, resend bool) config {
 	cfg := config{
+		phase:                 "default delivery",
 		seed:                  defaultSeed,
 		duration:              defaultDuration,
 		clients:               50,
@@ -89,6 +108,14 @@ func loadConfig(t *testing.T) config {
 	}
 	if testing.Short() {
 		cfg.duration = shortDuration
+	}
+	if resend {
+		cfg.phase = fmt.Sprintf("at least once, WithResend(%d)", soakResend)
+		cfg.resend = soakResend
+		cfg.duration = defaultResendDuration
+		if testing.Short() {
+			cfg.duration = shortResendDuration
+		}
 	}
 	if v := os.Getenv("RESILIENTWS_SOAK_SEED"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -151,10 +178,17 @@ func (cfg config) delayFloor(attempt int) time.Duration {
 	return time.Duration(interval * (1 - cfg.jitter))
 }
 
-func TestChaosSoak(t *testing.T) {
-	cfg := loadConfig(t)
-	t.Logf("chaos soak: seed %d (RESILIENTWS_SOAK_SEED replays it), faults for %s (RESILIENTWS_SOAK_DURATION), %d clients, %d servers",
-		cfg.seed, cfg.duration, cfg.clients, cfg.servers)
+// TestChaosSoak is the soak with the default delivery: every message is
+// received or reported through OnDrop.
+func TestChaosSoak(t *testing.T) { soak(t, loadConfig(t, false)) }
+
+// TestChaosSoakResend is the soak with WithResend: every message is
+// received, at least once, and OnDrop reports nothing.
+func TestChaosSoakResend(t *testing.T) { soak(t, loadConfig(t, true)) }
+
+func soak(t *testing.T, cfg config) {
+	t.Logf("chaos soak, %s: seed %d (RESILIENTWS_SOAK_SEED replays it), faults for %s (RESILIENTWS_SOAK_DURATION), %d clients, %d servers",
+		cfg.phase, cfg.seed, cfg.duration, cfg.clients, cfg.servers)
 
 	baseGoroutines, baseHeap := resourceBaseline()
 	res := runSoak(t, cfg)
@@ -190,12 +224,24 @@ func TestChaosSoak(t *testing.T) {
 	summary := res.summary()
 	t.Log("\n" + summary)
 	// CI runs go test without -v, which hides t.Log: it asks for the
-	// summary in a file too.
+	// summaries in a file too, each phase's appended.
 	if path := os.Getenv("RESILIENTWS_SOAK_SUMMARY"); path != "" {
-		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
+		if err := appendFile(path, summary+"\n"); err != nil {
 			t.Errorf("writing the summary: %v", err)
 		}
 	}
+}
+
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	return err
 }
 
 // heapMargin is how far above its baseline the heap may be after the soak.
@@ -262,6 +308,7 @@ type soakClient struct {
 	flushErr   error
 	unnoticed  *pendingKill // a kill fault still unnoticed after the settle
 	acceptedTC int          // TCP connections the proxy accepted
+	closeStart time.Time    // when the final Close began
 
 	tailMissing bool // the servers never got what the current connection carried
 }
@@ -314,6 +361,7 @@ func runSoak(t *testing.T, cfg config) *result {
 			hbTimeout = cfg.heavyHeartbeatTimeout
 		}
 		opts := append(sc.log.options(),
+			resilientws.WithResend(cfg.resend),
 			resilientws.WithHeartbeat(cfg.heartbeat, hbTimeout),
 			resilientws.WithBackoff(cfg.newBackoff),
 			resilientws.WithStableAfter(cfg.stableAfter),
@@ -423,6 +471,7 @@ func runSoak(t *testing.T, cfg config) *result {
 	}
 	for _, sc := range clients {
 		sc.acceptedTC = sc.proxy.Accepted()
+		sc.closeStart = time.Now()
 	}
 	closeStart := time.Now()
 	closeAll()

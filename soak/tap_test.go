@@ -190,10 +190,15 @@ type tap struct {
 
 // httpClient returns the HTTP client to give the library through
 // WithDialOptions: a plain transport whose every connection is tapped. No
-// proxy from the environment: the soak is loopback only.
+// proxy from the environment: the soak is loopback only. No keep-alives,
+// like the library's own transport: net/http finishes a TCP dial whose
+// handshake has given up (a dial timeout on a starved machine) and pools
+// the connection, and the next handshake would take it without a dial,
+// one dial fewer than the OnReconnecting events the checks compare with.
 func (t *tap) httpClient() *http.Client {
 	d := &net.Dialer{}
 	return &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			t.mu.Lock()
 			t.dials = append(t.dials, time.Now())
