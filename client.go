@@ -189,7 +189,8 @@ func New(url string, opts ...Option) (*Client, error) {
 		}
 		return nil
 	}
-	c.unconfirmed = &unconfirmedLog{maxMsgs: o.queueMessages, maxBytes: o.queueBytes, window: inBrowser && o.appPing == nil}
+	c.unconfirmed = &unconfirmedLog{window: inBrowser && o.appPing == nil}
+	c.unconfirmed.maxMsgs, c.unconfirmed.maxBytes = o.window()
 	c.dialOpts = dialOptions(&c.opts, &c.pongs)
 	c.disp = newDispatcher(&c.opts, c.supDone)
 	c.opts.report = c.disp.reportError

@@ -34,8 +34,10 @@ import (
 //     otherwise, or then, it is reported through OnDrop with ErrUnconfirmed
 //     (it may or may not have arrived), never lost silently.
 //
-// The log is bounded like the send queue (its message and byte limits):
-// when it is full, writing pauses until a pong confirms it. A confirmation
+// The log is bounded by the unconfirmed window (WithUnconfirmedWindow: the
+// queue's limits by default, smaller with WithResend, since the window is
+// what a lost connection costs in duplicates): when it is full, writing
+// pauses until a pong confirms it. A confirmation
 // ping goes out when the log is half full, and when the queue runs dry with
 // messages unconfirmed (then at most every confirmEvery).
 //

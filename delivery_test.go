@@ -598,3 +598,60 @@ func TestResendLeavesWithoutQueueMessages(t *testing.T) {
 		t.Fatalf("server got %v, want m once, then n", got)
 	}
 }
+
+func TestUnconfirmedWindowDefaultsAndOption(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		opts             []Option
+		wantMsgs, wantBy int
+	}{
+		{"default: the queue's limits", nil, DefaultQueueMessages, DefaultQueueBytes},
+		{"WithResend", []Option{WithResend(1)}, DefaultResendWindowMessages, DefaultResendWindowBytes},
+		{"WithResend, a smaller queue", []Option{WithResend(1), WithQueue(10, 1000, OverflowReject)}, 10, 1000},
+		{"WithUnconfirmedWindow", []Option{WithResend(1), WithUnconfirmedWindow(16, 1 << 14)}, 16, 1 << 14},
+		{"WithUnconfirmedWindow alone", []Option{WithUnconfirmedWindow(2048, 1 << 21)}, 2048, 1 << 21},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New("ws://127.0.0.1:1", tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if l := c.unconfirmed; l.maxMsgs != tc.wantMsgs || l.maxBytes != tc.wantBy {
+				t.Fatalf("window %d messages, %d bytes; want %d, %d", l.maxMsgs, l.maxBytes, tc.wantMsgs, tc.wantBy)
+			}
+		})
+	}
+	for _, bad := range [][2]int{{0, 1}, {1, 0}, {-1, 5}} {
+		if _, err := New("ws://127.0.0.1:1", WithUnconfirmedWindow(bad[0], bad[1])); err == nil || !strings.Contains(err.Error(), "WithUnconfirmedWindow") {
+			t.Errorf("WithUnconfirmedWindow(%d, %d): New = %v, want an error naming it", bad[0], bad[1], err)
+		}
+	}
+}
+
+// The window bounds what is in flight, and so what a lost connection
+// leaves to resend.
+func TestUnconfirmedWindowBoundsWhatIsInFlight(t *testing.T) {
+	srv := newServer(t, resilientwstest.WithHandler(readAll))
+	srv.StopPongs() // nothing is confirmed: writing stops at the window
+	r := newRecorder(t)
+	c := r.startClient(srv.URL(), fastBackoff(), WithHeartbeat(0, 0), WithResend(1), WithUnconfirmedWindow(4, 1<<20))
+	r.waitKind("open", 1, wait)
+	for i := range 10 {
+		if err := c.SendText(context.Background(), strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitServer(t, srv, "the window's four messages", func() bool { return len(srv.Messages()) >= 4 })
+	if n, _, full := c.unconfirmed.pending(); n != 4 || !full {
+		t.Fatalf("%d unconfirmed (full %t), want the window's 4", n, full)
+	}
+	if st := c.Stats(); st.Queued != 6 {
+		t.Fatalf("stats %+v, want 6 still queued", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Shutdown(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Shutdown = %v, want the 6 queued messages abandoned", err)
+	}
+}

@@ -122,7 +122,11 @@
 //     window on a live connection is reported at once, never resent.
 //
 // Resending cannot know whether the first write arrived, so the server may
-// get a message more than once (Stats.Resent counts the resends). The
+// get a message more than once (Stats.Resent counts the resends): about half
+// to three quarters of the unconfirmed window per lost connection. With
+// WithResend that window defaults to DefaultResendWindowMessages and
+// DefaultResendWindowBytes instead of the queue's limits; WithUnconfirmedWindow
+// trades fewer duplicates against less in flight. The
 // library never rewrites a payload: to process each message once, put an id
 // of your own in it (a sequence number, a UUID) and have the server ignore
 // ids it has seen (ExampleWithResend).

@@ -38,6 +38,13 @@ const (
 	DefaultQueueMessages = 1024
 	// DefaultQueueBytes is the send queue's byte limit (WithQueue).
 	DefaultQueueBytes = 1 << 20
+	// DefaultResendWindowMessages and DefaultResendWindowBytes bound the
+	// unconfirmed window (WithUnconfirmedWindow) when WithResend is on,
+	// unless the queue's limits are smaller: what a lost connection can
+	// cost in duplicates.
+	DefaultResendWindowMessages = 256
+	// DefaultResendWindowBytes: see DefaultResendWindowMessages.
+	DefaultResendWindowBytes = 256 << 10
 	// DefaultResend is how many more times a message written on a connection
 	// that ended before confirming it is written on the next ones
 	// (WithResend): none, so such a message is reported with ErrUnconfirmed.
@@ -144,6 +151,8 @@ type options struct {
 	queueBytes    int
 	overflow      Overflow
 	resend        int // more writes allowed for an unconfirmed message (WithResend)
+	windowMsgs    int // the unconfirmed window (WithUnconfirmedWindow); 0: the default
+	windowBytes   int
 
 	header       http.Header
 	dialOptions  *websocket.DialOptions
@@ -424,7 +433,8 @@ func WithStableAfter(d time.Duration) Option {
 // counts, so a sender that never has more than the limits outstanding (sent
 // and not yet answered by the server) never finds the queue full on a
 // healthy connection. Written messages awaiting the peer's confirmation are
-// held apart, within the same limits (see OnDrop). Defaults to
+// held apart, within the same limits unless WithResend or
+// WithUnconfirmedWindow says otherwise (see OnDrop). Defaults to
 // DefaultQueueMessages, DefaultQueueBytes and OverflowReject.
 func WithQueue(maxMessages, maxBytes int, overflow Overflow) Option {
 	return optionFunc(func(o *options) error {
@@ -459,6 +469,44 @@ func WithResend(max int) Option {
 		o.resend = max
 		return nil
 	})
+}
+
+// WithUnconfirmedWindow bounds the unconfirmed window: the messages written
+// on the current connection that no pong or close handshake has confirmed
+// yet (see OnDrop), in messages and in bytes (both must be positive).
+// Writing pauses while the window is full, until a pong confirms what it
+// holds.
+//
+// The window is what one lost connection can cost: reports with
+// ErrUnconfirmed, or with WithResend, duplicates at the server (about half
+// to three quarters of the window per lost connection). It is also the most
+// a connection keeps in flight, so a link with a large bandwidth-delay
+// product needs a larger one to keep its throughput. bench/BENCHMARKS.md
+// has the figures.
+//
+// Defaults to the queue's limits (WithQueue) without WithResend, and with
+// it to DefaultResendWindowMessages and DefaultResendWindowBytes, or the
+// queue's limits if they are smaller.
+func WithUnconfirmedWindow(maxMessages, maxBytes int) Option {
+	return optionFunc(func(o *options) error {
+		if maxMessages <= 0 || maxBytes <= 0 {
+			return fmt.Errorf("WithUnconfirmedWindow: limits must be positive (messages %d, bytes %d)", maxMessages, maxBytes)
+		}
+		o.windowMsgs, o.windowBytes = maxMessages, maxBytes
+		return nil
+	})
+}
+
+// window returns the unconfirmed window's limits (see
+// WithUnconfirmedWindow).
+func (o *options) window() (msgs, bytes int) {
+	switch {
+	case o.windowMsgs > 0:
+		return o.windowMsgs, o.windowBytes
+	case o.resend > 0:
+		return min(DefaultResendWindowMessages, o.queueMessages), min(DefaultResendWindowBytes, o.queueBytes)
+	}
+	return o.queueMessages, o.queueBytes
 }
 
 // WithHeader adds headers to every handshake request (for example
