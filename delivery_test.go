@@ -608,8 +608,8 @@ func TestUnconfirmedWindowDefaultsAndOption(t *testing.T) {
 		{"default: the queue's limits", nil, DefaultQueueMessages, DefaultQueueBytes},
 		{"WithResend", []Option{WithResend(1)}, DefaultResendWindowMessages, DefaultResendWindowBytes},
 		{"WithResend, a smaller queue", []Option{WithResend(1), WithQueue(10, 1000, OverflowReject)}, 10, 1000},
-		{"WithUnconfirmedWindow", []Option{WithResend(1), WithUnconfirmedWindow(16, 1 << 14)}, 16, 1 << 14},
-		{"WithUnconfirmedWindow alone", []Option{WithUnconfirmedWindow(2048, 1 << 21)}, 2048, 1 << 21},
+		{"WithUnconfirmedWindow", []Option{WithResend(1), WithUnconfirmedWindow(16, 1<<14)}, 16, 1 << 14},
+		{"WithUnconfirmedWindow alone", []Option{WithUnconfirmedWindow(2048, 1<<21)}, 2048, 1 << 21},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New("ws://127.0.0.1:1", tc.opts...)
