@@ -52,12 +52,13 @@ func BenchmarkSend(b *testing.B) {
 
 // BenchmarkReceive: one op is one message written by the server and
 // delivered to the caller: coder Read, coder Reader into a reused buffer,
-// resilientws OnMessage.
+// resilientws OnMessage, by default and with WithPooledMessages.
 func BenchmarkReceive(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("coder/%d", size), func(b *testing.B) { benchRecvCoder(b, size, false) })
 		b.Run(fmt.Sprintf("coder+buf/%d", size), func(b *testing.B) { benchRecvCoder(b, size, true) })
 		b.Run(fmt.Sprintf("resilientws/%d", size), func(b *testing.B) { benchRecvRWS(b, size) })
+		b.Run(fmt.Sprintf("rws+pooled/%d", size), func(b *testing.B) { benchRecvRWS(b, size, resilientws.WithPooledMessages()) })
 	}
 }
 
@@ -102,15 +103,15 @@ func benchSendCoder(b *testing.B, size int) {
 }
 
 // newBenchRWS starts a library client on path and waits for it to open.
-func newBenchRWS(b *testing.B, path string, onMsg func(resilientws.Message)) *resilientws.Client {
+func newBenchRWS(b *testing.B, path string, onMsg func(resilientws.Message), extra ...resilientws.Option) *resilientws.Client {
 	b.Helper()
 	opened := make(chan struct{})
 	var once sync.Once
-	c, err := resilientws.New("ws://"+benchAddr+path,
+	c, err := resilientws.New("ws://"+benchAddr+path, append([]resilientws.Option{
 		resilientws.OnOpen(func(resilientws.OpenEvent) { once.Do(func() { close(opened) }) }),
 		resilientws.OnMessage(onMsg),
 		resilientws.WithQueue(resilientws.DefaultQueueMessages, resilientws.DefaultQueueBytes, resilientws.OverflowBlock),
-	)
+	}, extra...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func benchRecvCoder(b *testing.B, size int, reuse bool) {
 	b.StopTimer()
 }
 
-func benchRecvRWS(b *testing.B, size int) {
+func benchRecvRWS(b *testing.B, size int, extra ...resilientws.Option) {
 	var (
 		want = b.N
 		got  int
@@ -204,7 +205,7 @@ func benchRecvRWS(b *testing.B, size int) {
 		if got == want {
 			close(done)
 		}
-	})
+	}, extra...)
 	defer c.Close()
 	ctx := context.Background()
 	b.SetBytes(int64(size))

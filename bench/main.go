@@ -50,7 +50,7 @@ func main() {
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) to this file")
 		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
-		phases    = flag.String("phases", "echo,idle,storm", "comma-separated phases to run: echo, idle, storm")
+		phases    = flag.String("phases", "echo,push,idle,storm", "comma-separated phases to run: echo, push, idle, storm")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
 		idleCPU   = flag.Duration("idle-cpu", 65*time.Second, "window over which the CPU of the largest idle set is measured (0: skip)")
@@ -143,7 +143,7 @@ func main() {
 			dur:        60 * time.Millisecond,
 			maxMsgs:    20_000,
 			maxPP:      2_000,
-			phases:     map[string]bool{"echo": true, "idle": true, "storm": true},
+			phases:     map[string]bool{"echo": true, "push": true, "idle": true, "storm": true},
 			idleN:      []int{50},
 			idleRounds: 1,
 			idleCPU:    500 * time.Millisecond,
@@ -178,6 +178,9 @@ func main() {
 	ok := true
 	if cfg.phases["echo"] {
 		ok = runEcho(cfg, rep) && ok
+	}
+	if cfg.phases["push"] {
+		ok = runPush(cfg, rep) && ok
 	}
 	if cfg.phases["idle"] {
 		ok = runIdle(cfg, rep, fdLimit) && ok
