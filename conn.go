@@ -26,10 +26,10 @@ type connection struct {
 	readErr  error // the reader's last error, read once it has exited
 	closeErr error // closeGracefully's error when it carries the server's own close frame (supervisor only)
 
-	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
-	writes  atomic.Uint64  // odd while the supervisor writes a queued message
-	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
-	pongs   chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
+	stalls   atomic.Uint64  // odd while the reader waits for OnMessage room
+	writes   atomic.Uint64  // odd while the supervisor writes a queued message
+	inbound  atomic.Uint64  // messages read, for the heartbeat's liveness rule
+	appPongs chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
 
 	gate chan struct{} // closed once OnOpen has returned: the queue may flow
 
@@ -54,7 +54,7 @@ func newConnection(c *Client, ws socket, raw *rawConn, id int) *connection {
 		subprotocol: ws.Subprotocol(),
 	}
 	if c.opts.isPong != nil {
-		cn.pongs = make(chan time.Time, 1)
+		cn.appPongs = make(chan time.Time, 1)
 	}
 	return cn
 }
@@ -138,7 +138,7 @@ loop:
 			break loop
 		case <-gate:
 			gate = nil
-			c.writeQueued(cn, cf)
+			c.writeTurn(cn, cf)
 		case <-c.queue.ready:
 			// Messages to write, or Shutdown, or Reconnect: they signal
 			// the queue too, so that an idle supervisor waits on two
@@ -159,14 +159,14 @@ loop:
 				break loop
 			}
 			if gate == nil {
-				c.writeQueued(cn, cf)
+				c.writeTurn(cn, cf)
 			}
 		case err := <-cf.done():
 			again, unanswered := cf.finish(err)
 			if again {
 				c.askConfirm(cn, cf, true)
 			}
-			c.queue.signal() // writing may have paused on a full log
+			c.queue.wakeSupervisor() // writing may have paused on a full log
 			if unanswered >= cf.tolerance {
 				if _, _, full := c.unconfirmed.pending(); full && cn.stalls.Load()%2 == 0 {
 					// Writing waits for a confirmation that does not come.
@@ -180,7 +180,7 @@ loop:
 			cf.send(cn)
 		case <-hb.tick():
 			hb.ping()
-		case t := <-cn.pongs:
+		case t := <-cn.appPongs:
 			hb.pong(t)
 		case <-hb.expired():
 			hb.late()

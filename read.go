@@ -32,7 +32,7 @@ func (cn *connection) readLoop() {
 		if c.opts.isPong != nil && cn.isPong(Message{Type: typ, Data: data}) {
 			putBuf(buf)
 			select {
-			case cn.pongs <- time.Now():
+			case cn.appPongs <- time.Now():
 			default: // one pending pong is enough
 			}
 			continue

@@ -33,8 +33,9 @@ func (r *rawConn) dialing() (context.Context, bool) {
 	return r.ctx, r.ctx != nil
 }
 
-// dialed marks the client's dial over (and lets its ctx go).
-func (r *rawConn) dialed() {
+// dialOver marks the client's dial over, successful or not (and lets its
+// ctx go): a TCP dial net/http starts after it fails with errDialOver.
+func (r *rawConn) dialOver() {
 	r.mu.Lock()
 	r.ctx = nil
 	r.mu.Unlock()
