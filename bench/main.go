@@ -38,6 +38,7 @@ type config struct {
 	stormDown  []time.Duration
 	stormRnds  int
 	profDir    string
+	smoke      bool
 }
 
 func main() {
@@ -50,7 +51,7 @@ func main() {
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) to this file")
 		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
-		phases    = flag.String("phases", "echo,push,idle,storm", "comma-separated phases to run: echo, push, idle, storm")
+		phases    = flag.String("phases", "echo,push,sparse,idle,storm", "comma-separated phases to run: echo, push, sparse, idle, storm")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
 		idleCPU   = flag.Duration("idle-cpu", 65*time.Second, "window over which the CPU of the largest idle set is measured (0: skip)")
@@ -143,7 +144,7 @@ func main() {
 			dur:        60 * time.Millisecond,
 			maxMsgs:    20_000,
 			maxPP:      2_000,
-			phases:     map[string]bool{"echo": true, "push": true, "idle": true, "storm": true},
+			phases:     map[string]bool{"echo": true, "push": true, "sparse": true, "idle": true, "storm": true},
 			idleN:      []int{50},
 			idleRounds: 1,
 			idleCPU:    500 * time.Millisecond,
@@ -151,6 +152,7 @@ func main() {
 			stormDown:  []time.Duration{0},
 			stormRnds:  1,
 			profDir:    cfg.profDir,
+			smoke:      true,
 		}
 	}
 	if cfg.profDir != "" {
@@ -181,6 +183,9 @@ func main() {
 	}
 	if cfg.phases["push"] {
 		ok = runPush(cfg, rep) && ok
+	}
+	if cfg.phases["sparse"] {
+		ok = runSparse(cfg, rep) && ok
 	}
 	if cfg.phases["idle"] {
 		ok = runIdle(cfg, rep, fdLimit) && ok
