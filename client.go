@@ -31,9 +31,9 @@ import (
 //	write watchdog (writeTimedOut)  connection.write (AfterFunc)  Stop when the write returns               connection.wdRun, in connection.write
 //	close cutter (func in           closeGracefully (AfterFunc)   Stop when the close handshake ends        its fired channel, in closeGracefully
 //	  closeGracefully)
-//	event goroutine (run)           dispatcher.launchLocked, on   dispatcherLinger without events, or       after a linger, none: it clears running
-//	                                an event while none runs      dispatcher.stop once drained              under dispatcher.mu and returns, touching
-//	                                                                                                        nothing after; after stop, dispatcher.done
+//	event goroutine (run)           dispatcher.launchLocked, on   its linger without events (adaptive:      after a linger, none: it clears running
+//	                                an event while none runs      nextLinger), or dispatcher.stop once      under dispatcher.mu and returns, touching
+//	                                                              drained                                   nothing after; after stop, dispatcher.done
 //	                                                                                                        (Shutdown and Done wait for it)
 //
 // An idle open client runs two of them: the supervisor and the reader.
