@@ -50,6 +50,7 @@ import (
 //	dispatcher.mu         the event queue, the message and drop report backlogs, their rooms, running/enabled/stopping
 //	heartbeat.mu          stopped; orders beats.Add before beats.Wait
 //	rawConn.mu            the TCP connection under a dial, and that dial's ctx
+//	heldConn.mu           that TCP connection's held writes (coalesce_other.go); orders every write to it
 //	browserSocket.mu      in the browser: a socket's inbox, and whether it is closing or ended
 //
 // Lock order: sendQueue.mu, then dispatcher.mu (a drop is posted under the

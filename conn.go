@@ -15,10 +15,11 @@ import (
 // write takes too long). The supervisor starts the reader and the heartbeat
 // and joins both (stop, heartbeat.stop) before it dials again.
 type connection struct {
-	c   *Client
-	ws  socket
-	raw *rawConn
-	id  int
+	c    *Client
+	ws   socket
+	raw  *rawConn
+	held *heldConn // raw's connection, which can hold the writes of a large message; nil if none
+	id   int
 
 	dead     chan struct{} // closed by the first fail
 	failOnce sync.Once
@@ -47,6 +48,7 @@ func newConnection(c *Client, ws socket, raw *rawConn, id int) *connection {
 		c:           c,
 		ws:          ws,
 		raw:         raw,
+		held:        raw.held(),
 		id:          id,
 		dead:        make(chan struct{}),
 		gate:        make(chan struct{}),

@@ -81,6 +81,7 @@ func recordRaw(dial func(ctx context.Context, network, addr string) (net.Conn, e
 		}
 		c, err := dial(ctx, network, addr)
 		if err == nil && r != nil {
+			c = wrapHeld(c)
 			r.set(c)
 		}
 		return c, err

@@ -19,7 +19,16 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	} else {
 		cn.watchdog.Reset(limit)
 	}
+	held := cn.held != nil && len(m.Data) >= coalesceMin
+	if held {
+		cn.held.hold() // one system call for the whole message (coalesce_other.go)
+	}
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
+	if held {
+		if rerr := cn.held.release(); err == nil {
+			err = rerr
+		}
+	}
 	if !cn.watchdog.Stop() {
 		cn.wdRun.Wait() // it has failed the connection
 		return cn.cause
