@@ -47,6 +47,7 @@ func pushOnce(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 		failed   error
 		deadline time.Time
 		m1, b1   uint64
+		cpu1     time.Duration
 		end      time.Time
 		request  = fmt.Appendf(nil, "%d %d", pushBatch, size)
 		sendMu   sync.Mutex // the harness's second request may still be in flight (gorilla forbids concurrent writes)
@@ -80,6 +81,7 @@ func pushOnce(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 		}
 		end = time.Now()
 		m1, b1 = memCounters()
+		cpu1 = cpuSelf()
 		finished = true
 		close(done)
 	}
@@ -91,6 +93,7 @@ func pushOnce(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 
 	runtime.GC()
 	m0, b0 := memCounters()
+	cpu0 := cpuSelf()
 	start := time.Now()
 	deadline = start.Add(maxDur)
 	close(ready)
@@ -114,6 +117,7 @@ func pushOnce(v variant, a addrs, size int, maxDur time.Duration, maxMsgs int) (
 		rate:    float64(got) / elapsed.Seconds(),
 		allocs:  float64(m1-m0) / float64(got),
 		bytes:   float64(b1-b0) / float64(got),
+		cpuUS:   float64((cpu1 - cpu0).Microseconds()) / float64(got),
 	}, nil
 }
 
@@ -159,11 +163,11 @@ func (r *report) push(vs []variant, res map[int]map[string][]echoResult) {
 	rate := func(v, _ echoResult) float64 { return v.rate }
 	ratio := func(v, b echoResult) float64 { return v.rate / b.rate }
 	r.printf("\n## Server push throughput (the server writes, the client only reads)\n\n")
-	r.printf("Messages received per second, median of the rounds (min–max); ×coder (coder's Read) and ×buf (coder's Reader into a reused buffer) are medians of per-round ratios. The server is a child process: allocs and B per message are the client's alone. The client asks for %d messages at a time, two batches ahead.\n\n", pushBatch)
+	r.printf("Messages received per second, median of the rounds (min–max); ×coder (coder's Read) and ×buf (coder's Reader into a reused buffer) are medians of per-round ratios. The server is a child process: CPU (getrusage of this process, user + system), allocs and B per message are the client's alone. The client asks for %d messages at a time, two batches ahead.\n\n", pushBatch)
 	var head, rule []string
 	for _, size := range pushSizes {
 		s := sizeName(size)
-		head = append(head, s+" msg/s", "min–max", "×coder", "×buf", "allocs", "B")
+		head = append(head, s+" msg/s", "min–max", "×coder", "×buf", "CPU µs", "allocs", "B")
 	}
 	for range head {
 		rule = append(rule, "---")
@@ -179,7 +183,8 @@ func (r *report) push(vs []variant, res map[int]map[string][]echoResult) {
 			xBuf := median(perRound(rs, res[size]["coder+buf"], ratio))
 			allocs := median(perRound(rs, nil, func(v, _ echoResult) float64 { return v.allocs }))
 			bytes := median(perRound(rs, nil, func(v, _ echoResult) float64 { return v.bytes }))
-			r.printf("| %.0f | %.0f–%.0f | %.2f | %.2f | %.1f | %.0f ", median(rates), lo, hi, xCoder, xBuf, allocs, bytes)
+			cpu := median(perRound(rs, nil, func(v, _ echoResult) float64 { return v.cpuUS }))
+			r.printf("| %.0f | %.0f–%.0f | %.2f | %.2f | %.1f | %.1f | %.0f ", median(rates), lo, hi, xCoder, xBuf, cpu, allocs, bytes)
 		}
 		r.printf("|\n")
 	}
