@@ -12,14 +12,17 @@ import (
 )
 
 // Goroutines and locks of one Client. Every goroutine has one owner, one
-// stop signal and one join point; no callback runs while a lock is held.
+// stop signal and one join point, but for two that touch nothing of the
+// client's once their work is done (the dial cutter, and an event goroutine
+// that exits after its linger); no callback runs while a lock is held.
 //
 //	goroutine (function)            started by                    stop signal                               joined by
 //	supervisor (supervise)          Start                         stop cancelled by Shutdown, or the        supDone (Shutdown, the last event
 //	                                                              policy or the backoff giving up           goroutine)
 //	dial (func in open)             the supervisor, per dial      the dial's ctx (dial timeout, dialCancel) the supervisor, on its result channel
-//	dial cutter (AfterFunc in       each TCP dial of the          the client's dial ending                  the dialer's deferred stop
-//	  recordRaw)                    recording transport
+//	dial cutter (AfterFunc in       each TCP dial of the          the client's dial ending                  none: it only calls the TCP dial's
+//	  recordRaw)                    recording transport                                                     cancel func; the dialer's deferred stop
+//	                                                                                                        keeps it from starting after the dial
 //	reader (func in start:          runConnection, per            the socket closed (connection.fail)       connection.reader, in connection.stop
 //	  readLoop)                     connection
 //	heartbeat ping (beat)           startHeartbeat (AfterFunc),   heartbeat.stop; the socket closed ends    heartbeat.beats, in heartbeat.stop
@@ -28,8 +31,10 @@ import (
 //	write watchdog (writeTimedOut)  connection.write (AfterFunc)  Stop when the write returns               connection.wdRun, in connection.write
 //	close cutter (func in           closeGracefully (AfterFunc)   Stop when the close handshake ends        its fired channel, in closeGracefully
 //	  closeGracefully)
-//	event goroutine (run)           dispatcher.launchLocked, on   dispatcherLinger without events, or       dispatcher.done (the last one; Shutdown
-//	                                an event while none runs      dispatcher.stop once drained              and Done wait for it)
+//	event goroutine (run)           dispatcher.launchLocked, on   its linger without events (adaptive:      after a linger, none: it clears running
+//	                                an event while none runs      nextLinger), or dispatcher.stop once      under dispatcher.mu and returns, touching
+//	                                                              drained                                   nothing after; after stop, dispatcher.done
+//	                                                                                                        (Shutdown and Done wait for it)
 //
 // An idle open client runs two of them: the supervisor and the reader.
 //
@@ -47,13 +52,28 @@ import (
 //	dispatcher.mu         the event queue, the message and drop report backlogs, their rooms, running/enabled/stopping
 //	heartbeat.mu          stopped; orders beats.Add before beats.Wait
 //	rawConn.mu            the TCP connection under a dial, and that dial's ctx
+//	heldConn.mu           that TCP connection's held writes (coalesce_other.go); orders every write to it
 //	browserSocket.mu      in the browser: a socket's inbox, and whether it is closing or ended
 //
 // Lock order: sendQueue.mu, then dispatcher.mu (a drop is posted under the
 // queue's lock); Client.mu, then dispatcher.mu (Start lets events run). No
-// other lock is taken while one is held. The rest of the
-// shared state is atomic: State, the counters behind Stats, the Reconnect
-// request, the open connection and the pong count.
+// other lock is taken while one is held. The rest of the shared state is
+// atomic:
+//
+//	atomic                 what
+//	Client.state           State
+//	Client.supGID          the supervisor's goroutine id (onOwnGoroutine)
+//	Client.reconnect       a Reconnect request, pending for the supervisor
+//	Client.dialCancel      ends the dial in progress, for Shutdown
+//	Client.current         the open connection, for Shutdown and Subprotocol
+//	Client.pongs           protocol pongs received (the heartbeat's liveness rule)
+//	counters               every counter behind Stats
+//	dispatcher.gid         the event goroutine's id (inCallback)
+//	dispatcher.anyDrops    drop reports wait for OnDrop: Send skips the lock when none does
+//	connection.stalls      odd while the reader waits for OnMessage room
+//	connection.writes      odd while the supervisor writes a queued message
+//	connection.inbound     messages read (the heartbeat's liveness rule)
+//	browserSocket.limit    in the browser: a socket's read limit
 
 // MessageType is the type of a WebSocket message: Text or Binary.
 type MessageType = websocket.MessageType
@@ -131,8 +151,8 @@ type Client struct {
 	stopCancel  context.CancelFunc
 	supDone     chan struct{}                      // closed when the supervisor has returned
 	supGID      atomic.Uint64                      // the supervisor goroutine's id (it runs the dial hook and the policy)
-	reconnect   atomic.Bool                        // Reconnect was called (and queue.ready signalled)
-	nudge       atomic.Int32                       // a pageEvent to act on (and queue.ready signalled); in the browser only
+	reconnect   atomic.Bool                        // Reconnect was called (and the supervisor woken)
+	nudge       atomic.Int32                       // a pageEvent to act on (and the supervisor woken); in the browser only
 	dialCancel  atomic.Pointer[context.CancelFunc] // ends the dial in progress, for Shutdown
 	unconfirmed *unconfirmedLog                    // messages written and not yet confirmed
 	current     atomic.Pointer[connection]         // the open connection, for Shutdown to cut

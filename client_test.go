@@ -191,3 +191,100 @@ func TestClientGoroutineTableNamesEveryGoroutine(t *testing.T) {
 		t.Fatalf("found only %d places that start a goroutine: the check is broken", found)
 	}
 }
+
+// The lock and atomic tables at the top of client.go name every mutex and
+// every atomic field of the library (as Type.field; the counters behind
+// Stats as one row), and nothing else.
+func TestClientLockAndAtomicTablesMatchTheFields(t *testing.T) {
+	src, err := os.ReadFile("client.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := string(src[:strings.Index(string(src), "type Client struct")])
+	table := func(title string) map[string]bool {
+		rows := map[string]bool{}
+		_, rest, ok := strings.Cut(header, "//\t"+title+" ")
+		if !ok {
+			t.Fatalf("client.go has no %q table", title)
+		}
+		for _, line := range strings.Split(rest, "\n")[1:] {
+			name, ok := strings.CutPrefix(line, "//\t")
+			if !ok {
+				break
+			}
+			rows[strings.Fields(name)[0]] = true
+		}
+		return rows
+	}
+	locks, atomics := table("lock"), table("atomic")
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	wantLocks, wantAtomics := map[string]bool{}, map[string]bool{}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			ts, ok := n.(*ast.TypeSpec)
+			if !ok {
+				return true
+			}
+			st, ok := ts.Type.(*ast.StructType)
+			if !ok {
+				return false
+			}
+			for _, fld := range st.Fields.List {
+				typ := fld.Type
+				if ix, ok := typ.(*ast.IndexExpr); ok { // atomic.Pointer[T]
+					typ = ix.X
+				}
+				sel, ok := typ.(*ast.SelectorExpr)
+				if !ok {
+					continue
+				}
+				pkg, _ := sel.X.(*ast.Ident)
+				if pkg == nil {
+					continue
+				}
+				for _, id := range fld.Names {
+					row := ts.Name.Name + "." + id.Name
+					switch {
+					case pkg.Name == "sync" && (sel.Sel.Name == "Mutex" || sel.Sel.Name == "RWMutex"):
+						wantLocks[row] = true
+					case pkg.Name == "atomic" && ts.Name.Name == "counters":
+						wantAtomics["counters"] = true
+					case pkg.Name == "atomic":
+						wantAtomics[row] = true
+					}
+				}
+			}
+			return false
+		})
+	}
+	for _, c := range []struct {
+		title      string
+		got, want  map[string]bool
+		what, verb string
+	}{
+		{"lock", locks, wantLocks, "mutex", "locks"},
+		{"atomic", atomics, wantAtomics, "atomic field", "atomics"},
+	} {
+		for row := range c.want {
+			if !c.got[row] {
+				t.Errorf("the %s %s is missing from client.go's %s table", c.what, row, c.verb)
+			}
+		}
+		for row := range c.got {
+			if !c.want[row] {
+				t.Errorf("client.go's %s table names %s, which is no %s", c.verb, row, c.what)
+			}
+		}
+	}
+	if len(wantLocks) < 5 || len(wantAtomics) < 8 {
+		t.Fatalf("found only %d mutexes and %d atomic fields: the check is broken", len(wantLocks), len(wantAtomics))
+	}
+}

@@ -103,7 +103,7 @@ func (c *Client) shutdown(ctx context.Context, code websocket.StatusCode, reason
 	if cancel := c.dialCancel.Load(); cancel != nil {
 		(*cancel)() // the dial checks stop after publishing it: one of the two ends it
 	}
-	c.queue.signal() // the supervisor of an open connection waits on the queue's signal
+	c.queue.wakeSupervisor() // the supervisor of an open connection waits on the queue's signal
 	if !started {
 		c.disp.start()
 		c.finish(nil, nil)
@@ -181,7 +181,7 @@ func (c *Client) drainAndClose(cn *connection, cf *confirmer, opened bool) bool 
 		select {
 		case err := <-cf.done():
 			cf.finish(err)
-		case t := <-cn.pongs: // an application pong confirms too
+		case t := <-cn.appPongs: // an application pong confirms too
 			cf.hb.pong(t)
 		case <-cn.dead:
 		case <-ctx.Done():

@@ -15,10 +15,11 @@ import (
 // write takes too long). The supervisor starts the reader and the heartbeat
 // and joins both (stop, heartbeat.stop) before it dials again.
 type connection struct {
-	c   *Client
-	ws  socket
-	raw *rawConn
-	id  int
+	c    *Client
+	ws   socket
+	raw  *rawConn
+	held *heldConn // raw's connection, which can hold the writes of a large message; nil if none
+	id   int
 
 	dead     chan struct{} // closed by the first fail
 	failOnce sync.Once
@@ -26,10 +27,10 @@ type connection struct {
 	readErr  error // the reader's last error, read once it has exited
 	closeErr error // closeGracefully's error when it carries the server's own close frame (supervisor only)
 
-	stalls  atomic.Uint64  // odd while the reader waits for OnMessage room
-	writes  atomic.Uint64  // odd while the supervisor writes a queued message
-	inbound atomic.Uint64  // messages read, for the heartbeat's liveness rule
-	pongs   chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
+	stalls   atomic.Uint64  // odd while the reader waits for OnMessage room
+	writes   atomic.Uint64  // odd while the supervisor writes a queued message
+	inbound  atomic.Uint64  // messages read, for the heartbeat's liveness rule
+	appPongs chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
 
 	gate chan struct{} // closed once OnOpen has returned: the queue may flow
 
@@ -47,6 +48,7 @@ func newConnection(c *Client, ws socket, raw *rawConn, id int) *connection {
 		c:           c,
 		ws:          ws,
 		raw:         raw,
+		held:        raw.held(),
 		id:          id,
 		dead:        make(chan struct{}),
 		gate:        make(chan struct{}),
@@ -54,7 +56,7 @@ func newConnection(c *Client, ws socket, raw *rawConn, id int) *connection {
 		subprotocol: ws.Subprotocol(),
 	}
 	if c.opts.isPong != nil {
-		cn.pongs = make(chan time.Time, 1)
+		cn.appPongs = make(chan time.Time, 1)
 	}
 	return cn
 }
@@ -139,7 +141,7 @@ loop:
 			break loop
 		case <-gate:
 			gate = nil
-			c.writeQueued(cn, cf)
+			c.writeTurn(cn, cf)
 		case <-c.queue.ready:
 			// Messages to write, or Shutdown, or Reconnect: they signal
 			// the queue too, so that an idle supervisor waits on two
@@ -164,14 +166,14 @@ loop:
 				hb.probe() // the page came back, or the network: is the socket still alive?
 			}
 			if gate == nil {
-				c.writeQueued(cn, cf)
+				c.writeTurn(cn, cf)
 			}
 		case err := <-cf.done():
 			again, unanswered := cf.finish(err)
 			if again {
 				c.askConfirm(cn, cf, true)
 			}
-			c.queue.signal() // writing may have paused on a full log
+			c.queue.wakeSupervisor() // writing may have paused on a full log
 			if unanswered >= cf.tolerance {
 				if _, _, full := c.unconfirmed.pending(); full && cn.stalls.Load()%2 == 0 {
 					// Writing waits for a confirmation that does not come.
@@ -185,7 +187,7 @@ loop:
 			cf.send(cn)
 		case <-hb.tick():
 			hb.ping()
-		case t := <-cn.pongs:
+		case t := <-cn.appPongs:
 			hb.pong(t)
 		case <-hb.expired():
 			hb.late()

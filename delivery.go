@@ -14,10 +14,10 @@ import (
 //
 //  1. Send puts the message in the send queue (queue.go), which bounds it.
 //  2. Once a connection is open and OnOpen has returned, the supervisor
-//     writes the queue in order (writeQueued): peek marks the head in
-//     flight, the write runs under the watchdog (write.go), and settle takes
-//     it out of the queue if the write succeeded, or leaves it at the head
-//     for the next connection if not.
+//     writes the queue in order (writeTurn, writeQueued): peek marks the
+//     head in flight, the write runs under the watchdog (write.go), and
+//     settle takes it out of the queue if the write succeeded, or leaves it
+//     at the head for the next connection if not.
 //  3. A written message goes into the unconfirmed log. WebSocket has no
 //     acknowledgements, and a successful write only means the bytes reached
 //     the local socket: a message written just before a link dies may never
@@ -159,11 +159,12 @@ func (l *unconfirmedLog) pending() (n int, half, full bool) {
 	return n, half, full
 }
 
-// writeQueued writes a batch of the queue on cn, asks for another turn if
-// more may remain, and for a confirmation ping when one is due.
-func (c *Client) writeQueued(cn *connection, cf *confirmer) {
+// writeTurn is one turn of the supervisor at the send queue: it writes a
+// batch of it on cn (cn.writeQueued), asks for another turn if more may
+// remain, and for a confirmation ping when one is due.
+func (c *Client) writeTurn(cn *connection, cf *confirmer) {
 	if cn.writeQueued(c.opts.writeTimeout) {
-		c.queue.signal()
+		c.queue.wakeSupervisor()
 	}
 	c.askConfirm(cn, cf, false)
 }

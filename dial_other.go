@@ -66,7 +66,7 @@ func (c *Client) open(ctx, stop context.Context, url string, header http.Header)
 		done <- dialed{ws, resp, err}
 	}()
 	d := <-done
-	raw.dialed()
+	raw.dialOver()
 	ws, resp, err := d.ws, d.resp, d.err
 	if err != nil {
 		raw.close()

@@ -51,6 +51,15 @@ const (
 // goroutine per sparse event is cheap (bench/BENCHMARKS.md has the figures).
 const dispatcherLinger = 20 * time.Millisecond
 
+// maxDispatcherLinger bounds the adaptive linger: an event that comes less
+// than this after an event goroutine exited doubles the next one's linger,
+// up to this, so a steady sparse feed (a message every 50-100 ms, say)
+// keeps its event goroutine instead of starting one per message (a
+// goroutine, its id read from the stack, a timer, and a wake-up at each
+// linger's end). Any other launch starts over from dispatcherLinger, so an
+// idle client still keeps no event goroutine.
+const maxDispatcherLinger = 250 * time.Millisecond
+
 // dispatcher runs every callback on one goroutine at a time, in order, with
 // no library lock held. Lifecycle events are never refused; received
 // messages are bounded by maxPendingMessages and maxPendingBytes. The event
@@ -61,7 +70,7 @@ const dispatcherLinger = 20 * time.Millisecond
 type dispatcher struct {
 	opts *options
 
-	mu        sync.Mutex // guards queue, head, msgs, msgBytes, drops, dropBytes, stopping, space, dropRoom, enabled, running
+	mu        sync.Mutex // guards queue, head, msgs, msgBytes, drops, dropBytes, stopping, space, dropRoom, enabled, running, linger, exitedAt
 	enabled   bool       // start was called: events may run
 	running   bool       // an event goroutine is running
 	queue     fifo[event]
@@ -78,6 +87,11 @@ type dispatcher struct {
 	after <-chan struct{} // the supervisor's end, awaited before done closes
 	done  chan struct{}   // closed when the event goroutine has ended
 	gid   atomic.Uint64   // the event goroutine's id, to detect calls from callbacks
+
+	// linger is the running event goroutine's linger, exitedAt when the
+	// last one exited after its linger (see maxDispatcherLinger).
+	linger   time.Duration
+	exitedAt time.Time
 }
 
 func newDispatcher(o *options, after <-chan struct{}) *dispatcher {
@@ -113,7 +127,17 @@ func (d *dispatcher) launchLocked() {
 	}
 	d.running = true
 	d.wake = make(chan struct{}, 1)
-	go d.run(d.wake)
+	d.linger = nextLinger(d.linger, d.exitedAt, time.Now())
+	go d.run(d.wake, d.linger)
+}
+
+// nextLinger returns the linger of an event goroutine started at now, when
+// the last one lingered prev and exited at exitedAt (zero: none did).
+func nextLinger(prev time.Duration, exitedAt, now time.Time) time.Duration {
+	if exitedAt.IsZero() || now.Sub(exitedAt) >= maxDispatcherLinger {
+		return dispatcherLinger
+	}
+	return min(max(2*prev, dispatcherLinger), maxDispatcherLinger)
 }
 
 // post queues a lifecycle event or a drop report. It never blocks.
@@ -217,7 +241,7 @@ func (d *dispatcher) stop() {
 	d.mu.Unlock()
 }
 
-func (d *dispatcher) run(wake <-chan struct{}) {
+func (d *dispatcher) run(wake <-chan struct{}, lingerFor time.Duration) {
 	d.gid.Store(goroutineID())
 	var linger *time.Timer
 	for {
@@ -234,9 +258,9 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 			}
 			d.mu.Unlock()
 			if linger == nil {
-				linger = time.NewTimer(dispatcherLinger)
+				linger = time.NewTimer(lingerFor)
 			} else {
-				linger.Reset(dispatcherLinger)
+				linger.Reset(lingerFor)
 			}
 			select {
 			case <-wake:
@@ -248,6 +272,7 @@ func (d *dispatcher) run(wake <-chan struct{}) {
 			if d.queue.len() == 0 && !d.stopping {
 				d.gid.Store(0) // before running is cleared: a new goroutine sets its own
 				d.running = false
+				d.exitedAt = time.Now()
 				d.queue.release() // an idle client keeps neither the queue's slice
 				d.wake = nil      // nor the wake channel
 				d.mu.Unlock()

@@ -40,7 +40,7 @@ func (e OpenEvent) Send(ctx context.Context, typ MessageType, data []byte) error
 	if err := checkMessage(typ, data); err != nil {
 		return err
 	}
-	return e.conn.writeDirect(ctx, typ, data)
+	return e.conn.writeNow(ctx, "OpenEvent.Send", typ, data)
 }
 
 // CloseEvent describes the end of a connection that had opened.

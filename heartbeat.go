@@ -177,7 +177,7 @@ func (h *heartbeat) beat() {
 // wakes the writer if that made room in a full log.
 func (h *heartbeat) confirm(written uint64) {
 	if h.cn.c.unconfirmed.confirm(written) {
-		h.cn.c.queue.signal()
+		h.cn.c.queue.wakeSupervisor()
 	}
 }
 

@@ -36,7 +36,7 @@ func (e pageEvent) String() string {
 // loop: it must not block.
 func (c *Client) pageNudge(e pageEvent) {
 	c.nudge.Store(int32(e))
-	c.queue.signal()
+	c.queue.wakeSupervisor()
 }
 
 // takeNudge returns the page event recorded since the last call, if any.

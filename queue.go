@@ -50,7 +50,7 @@ type sendQueue struct {
 	ttls     int       // queued messages with an expiry
 	earliest time.Time // no queued message expires before it (a lower bound)
 
-	ready   chan struct{}        // capacity 1: wakes the supervisor (something to write, Reconnect or Shutdown)
+	ready   chan struct{}        // capacity 1: wakes the supervisor (see wakeSupervisor)
 	drop    func(Message, error) // reports a message that left unwritten; called with q.mu held, must not block
 	canWait func() error         // nil if Send may wait for room on this goroutine
 }
@@ -94,17 +94,14 @@ func (q *sendQueue) push(ctx context.Context, it queued) error {
 			}
 			q.bytes += len(m.Data)
 			q.mu.Unlock()
-			q.signal()
+			q.wakeSupervisor()
 			return nil
 		}
 		switch q.overflow {
 		case OverflowDropOldest:
 			evicted := false
 			for {
-				first := 0
-				if q.inFlight {
-					first++
-				}
+				first := q.firstLocked()
 				if first >= q.items.len() || q.fitsLocked(len(m.Data)) {
 					break
 				}
@@ -181,7 +178,7 @@ func (q *sendQueue) requeue(items []queued) {
 	}
 	q.expireLocked()
 	q.mu.Unlock()
-	q.signal()
+	q.wakeSupervisor()
 }
 
 // countedLocked returns the messages and bytes that count against the
@@ -190,11 +187,17 @@ func (q *sendQueue) requeue(items []queued) {
 // returns, so it must not hold up a sender that keeps within the limits.
 // q.mu must be held.
 func (q *sendQueue) countedLocked() (n, bytes int) {
-	n = q.items.len()
+	return q.items.len() - q.firstLocked(), q.bytes
+}
+
+// firstLocked returns the index of the oldest message that is not in
+// flight: 1 while the head is being written, else 0. Eviction, expiry and
+// the limits skip the message in flight. q.mu must be held.
+func (q *sendQueue) firstLocked() int {
 	if q.inFlight {
-		n--
+		return 1
 	}
-	return n, q.bytes
+	return 0
 }
 
 // fitsLocked reports whether a message of size bytes fits within the
@@ -234,12 +237,8 @@ func (q *sendQueue) expireLocked() {
 	if q.ttls == 0 || now.Before(q.earliest) {
 		return
 	}
-	first := 0
-	if q.inFlight {
-		first++
-	}
 	q.earliest = time.Time{}
-	expired := q.items.removeFunc(first, func(it *queued) bool {
+	expired := q.items.removeFunc(q.firstLocked(), func(it *queued) bool {
 		e := it.expires
 		if e.IsZero() {
 			return false
@@ -276,11 +275,7 @@ func (q *sendQueue) nextExpiryLocked() (time.Time, bool) {
 	if q.ttls == 0 {
 		return next, false
 	}
-	first := 0
-	if q.inFlight {
-		first = 1
-	}
-	for i := first; i < q.items.len(); i++ {
+	for i := q.firstLocked(); i < q.items.len(); i++ {
 		if it := q.items.at(i); !it.expires.IsZero() && (next.IsZero() || it.expires.Before(next)) {
 			next = it.expires
 		}
@@ -318,9 +313,12 @@ func (q *sendQueue) freed() {
 	q.room.free()
 }
 
-// signal wakes the supervisor; signals coalesce, and the supervisor checks
-// for Shutdown and Reconnect before it writes.
-func (q *sendQueue) signal() {
+// wakeSupervisor wakes the supervisor, which waits on q.ready: for a
+// message to write (push, requeue), and for every other reason an idle
+// supervisor has to wake (Reconnect, Shutdown, a pong that made room in the
+// unconfirmed log, another batch to write). Wake-ups coalesce; the
+// supervisor checks for Shutdown and Reconnect before it writes.
+func (q *sendQueue) wakeSupervisor() {
 	select {
 	case q.ready <- struct{}{}:
 	default:
@@ -365,9 +363,9 @@ func (q *sendQueue) settle(written bool) queued {
 // flushWait registers a waiter for everything queued now; nil when the queue
 // is empty.
 func (q *sendQueue) flushWait() *flushWaiter {
-	q.expire()
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.expireLocked()
 	if q.items.len() == 0 {
 		return nil
 	}
@@ -430,7 +428,9 @@ func (q *sendQueue) refuse(err error) {
 	q.freed() // wake blocked senders so they see err
 }
 
-// snapshot returns the number of messages and bytes queued, expiring first.
+// snapshot returns the number of messages and bytes queued, the in-flight
+// message included, expiring first: one lock for both (buffered and length
+// are its halves).
 func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -440,10 +440,8 @@ func (q *sendQueue) snapshot() (n, bytes int) {
 
 // buffered returns the bytes queued, the in-flight message included.
 func (q *sendQueue) buffered() int {
-	q.expire()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.bytes + q.flightLocked()
+	_, bytes := q.snapshot()
+	return bytes
 }
 
 // flightLocked returns the size of the message in flight, 0 if none. q.mu
@@ -455,10 +453,8 @@ func (q *sendQueue) flightLocked() int {
 	return len(q.items.at(0).msg.Data)
 }
 
-// length returns the number of messages queued.
+// length returns the number of messages queued, the in-flight one included.
 func (q *sendQueue) length() int {
-	q.expire()
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.items.len()
+	n, _ := q.snapshot()
+	return n
 }

@@ -16,8 +16,9 @@ import (
 func (cn *connection) readLoop() {
 	c := cn.c
 	var scratch bytes.Buffer
+	last := 0 // the size of the last message read
 	for {
-		typ, data, buf, err := cn.read(&scratch)
+		typ, data, buf, err := cn.read(&scratch, last)
 		if err != nil {
 			cn.readErr = err
 			if errors.Is(err, websocket.ErrMessageTooBig) {
@@ -26,13 +27,14 @@ func (cn *connection) readLoop() {
 			cn.fail(err)
 			return
 		}
+		last = len(data)
 		c.stats.messagesReceived.Add(1)
 		c.stats.bytesReceived.Add(uint64(len(data)))
 		cn.inbound.Add(1)
 		if c.opts.isPong != nil && cn.isPong(Message{Type: typ, Data: data}) {
 			putBuf(buf)
 			select {
-			case cn.pongs <- time.Now():
+			case cn.appPongs <- time.Now():
 			default: // one pending pong is enough
 			}
 			continue
@@ -57,16 +59,22 @@ func (cn *connection) readLoop() {
 // reused across messages, and returns a copy of exactly its size (the
 // callback owns it): one allocation per message, where coder/websocket's
 // Read grows a fresh buffer. With WithPooledMessages it reads into a pooled
-// buffer, returned too, which goes back to the pool after OnMessage.
+// buffer, returned too, which goes back to the pool after OnMessage; the
+// buffer is first given room for a message of the last one's size (last),
+// so that it does not grow, copying, as it reads (the pool's buffers come
+// from messages of every size, sent ones included).
 // The read context is never cancelled: the connection is stopped by closing
 // it, because an expiring read context kills a coder/websocket Conn.
-func (cn *connection) read(scratch *bytes.Buffer) (MessageType, []byte, *bytes.Buffer, error) {
+func (cn *connection) read(scratch *bytes.Buffer, last int) (MessageType, []byte, *bytes.Buffer, error) {
 	typ, r, err := cn.ws.Reader(context.Background())
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	if cn.c.opts.pooledMessages {
 		buf := getBuf()
+		if last <= poolMax {
+			buf.Grow(last + bytes.MinRead) // ReadFrom wants MinRead spare bytes to see the end
+		}
 		if _, err := buf.ReadFrom(r); err != nil {
 			putBuf(buf)
 			return 0, nil, nil, err

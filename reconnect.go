@@ -349,7 +349,7 @@ func (c *Client) Reconnect() error {
 		return ErrClosed
 	}
 	c.reconnect.Store(true) // one request pending is enough
-	c.queue.signal()
+	c.queue.wakeSupervisor()
 	return nil
 }
 
@@ -357,7 +357,7 @@ func (c *Client) Reconnect() error {
 // again, for the wait after the connection's end.
 func (c *Client) rearmReconnect() {
 	c.reconnect.Store(true)
-	c.queue.signal()
+	c.queue.wakeSupervisor()
 }
 
 // endedByServer reports whether cause is a close frame the server sent of

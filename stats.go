@@ -82,6 +82,12 @@ func (s *counters) setRTT(d time.Duration) {
 	s.smoothedRTT.Store(srtt)
 }
 
+// sent counts one message of size bytes written to a socket (queued or not).
+func (s *counters) sent(size int) {
+	s.messagesSent.Add(1)
+	s.bytesSent.Add(uint64(size))
+}
+
 // countDrop counts one dropped message by reason.
 func (s *counters) countDrop(reason error) {
 	switch {

@@ -33,8 +33,9 @@ func (r *rawConn) dialing() (context.Context, bool) {
 	return r.ctx, r.ctx != nil
 }
 
-// dialed marks the client's dial over (and lets its ctx go).
-func (r *rawConn) dialed() {
+// dialOver marks the client's dial over, successful or not (and lets its
+// ctx go): a TCP dial net/http starts after it fails with errDialOver.
+func (r *rawConn) dialOver() {
 	r.mu.Lock()
 	r.ctx = nil
 	r.mu.Unlock()
@@ -80,6 +81,7 @@ func recordRaw(dial func(ctx context.Context, network, addr string) (net.Conn, e
 		}
 		c, err := dial(ctx, network, addr)
 		if err == nil && r != nil {
+			c = wrapHeld(c)
 			r.set(c)
 		}
 		return c, err

@@ -19,7 +19,16 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	} else {
 		cn.watchdog.Reset(limit)
 	}
+	held := cn.held != nil && len(m.Data) >= coalesceMin
+	if held {
+		cn.held.hold() // one system call for the whole message (coalesce_other.go)
+	}
 	err := cn.ws.Write(context.Background(), m.Type, m.Data)
+	if held {
+		if rerr := cn.held.release(); err == nil {
+			err = rerr
+		}
+	}
 	if !cn.watchdog.Stop() {
 		cn.wdRun.Wait() // it has failed the connection
 		return cn.cause
@@ -28,8 +37,7 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	if err != nil {
 		return err
 	}
-	cn.c.stats.messagesSent.Add(1)
-	cn.c.stats.bytesSent.Add(uint64(len(m.Data)))
+	cn.c.stats.sent(len(m.Data))
 	return nil
 }
 
@@ -39,13 +47,10 @@ func (cn *connection) writeTimedOut() {
 	cn.fail(fmt.Errorf("%w: a write took longer than %s", ErrWriteTimeout, cn.wdLimit))
 }
 
-// writeDirect writes for OpenEvent.Send, bounded by ctx and the write
-// timeout. A write cut short mid-frame kills the connection.
-func (cn *connection) writeDirect(ctx context.Context, typ MessageType, data []byte) error {
-	return cn.writeNow(ctx, "OpenEvent.Send", typ, data)
-}
-
-// writeNow is writeDirect; what names the write in its errors.
+// writeNow writes one message on cn at once, outside the send queue
+// (OpenEvent.Send, the application heartbeat's ping), bounded by ctx and the
+// write timeout; what names the write in its errors. A write cut short
+// mid-frame kills the connection. Queued messages go through write instead.
 func (cn *connection) writeNow(ctx context.Context, what string, typ MessageType, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return newFailure(what+": "+describe(err), err) // before writing: a write cut short kills the connection
@@ -65,7 +70,6 @@ func (cn *connection) writeNow(ctx context.Context, what string, typ MessageType
 		}
 		return newFailure(what+": "+describe(err), err)
 	}
-	cn.c.stats.messagesSent.Add(1)
-	cn.c.stats.bytesSent.Add(uint64(len(data)))
+	cn.c.stats.sent(len(data))
 	return nil
 }

@@ -53,13 +53,14 @@ func BenchmarkSend(b *testing.B) {
 
 // BenchmarkReceive: one op is one message written by the server and
 // delivered to the caller: coder Read, coder Reader into a reused buffer,
-// resilientws OnMessage.
+// resilientws OnMessage, by default and with WithPooledMessages.
 func BenchmarkReceive(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("coder/%d", size), func(b *testing.B) { benchRecvCoder(b, size, false) })
 		b.Run(fmt.Sprintf("coder+buf/%d", size), func(b *testing.B) { benchRecvCoder(b, size, true) })
 		b.Run(fmt.Sprintf("resilientws/%d", size), func(b *testing.B) { benchRecvRWS(b, size) })
 		b.Run(fmt.Sprintf("rws+otel/%d", size), func(b *testing.B) { benchRecvRWS(b, size, instrumented()) })
+		b.Run(fmt.Sprintf("rws+pooled/%d", size), func(b *testing.B) { benchRecvRWS(b, size, resilientws.WithPooledMessages()) })
 	}
 }
 

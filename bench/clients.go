@@ -29,8 +29,17 @@ type client interface {
 
 // addrs are the servers of one run.
 type addrs struct {
-	ws  string // host:port of the coder echo server
-	tcp string // host:port of the TCP echo server
+	ws   string // host:port of the coder echo server
+	tcp  string // host:port of the TCP echo server
+	path string // the WebSocket endpoint; "" is /echo
+}
+
+// url is the WebSocket URL of the endpoint.
+func (a addrs) url() string {
+	if a.path == "" {
+		return "ws://" + a.ws + "/echo"
+	}
+	return "ws://" + a.ws + a.path
 }
 
 type variant struct {
@@ -128,7 +137,7 @@ type coderClient struct {
 func dialCoderConn(a addrs) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+a.ws+"/echo", nil)
+	c, _, err := websocket.Dial(ctx, a.url(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +199,7 @@ func dialRWSWith(a addrs, onMsg func(int), extra ...resilientws.Option) (client,
 	}
 	opened := make(chan struct{})
 	var once sync.Once
-	c, err := resilientws.New("ws://"+a.ws+"/echo", append([]resilientws.Option{
+	c, err := resilientws.New(a.url(), append([]resilientws.Option{
 		resilientws.OnOpen(func(resilientws.OpenEvent) { once.Do(func() { close(opened) }) }),
 		resilientws.OnMessage(func(m resilientws.Message) { onMsg(len(m.Data)) }),
 		// The default limits, but Send waits for room instead of failing:
@@ -236,7 +245,7 @@ type gorillaClient struct{ c *gorilla.Conn }
 
 func dialGorilla(a addrs, onMsg func(int)) (client, error) {
 	d := gorilla.Dialer{HandshakeTimeout: dialTimeout}
-	c, _, err := d.Dial("ws://"+a.ws+"/echo", nil)
+	c, _, err := d.Dial(a.url(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +294,7 @@ func dialGWS(a addrs, onMsg func(int)) (client, error) {
 		onMsg = func(n int) { g.in <- n }
 	}
 	c, _, err := gws.NewClient(&gwsHandler{onMsg: onMsg, done: g.done}, &gws.ClientOption{
-		Addr:               "ws://" + a.ws + "/echo",
+		Addr:               a.url(),
 		HandshakeTimeout:   dialTimeout,
 		ReadMaxPayloadSize: 1 << 20,
 	})

@@ -21,6 +21,7 @@ type echoResult struct {
 	allocs   float64 // process-wide allocations per message
 	bytes    float64 // process-wide bytes allocated per message
 	p50, p99 time.Duration
+	cpuUS    float64 // µs of this process's CPU per message (push: the client's alone)
 }
 
 // memCounters reads the process-wide allocation counters.

@@ -44,6 +44,7 @@ type config struct {
 	resendDur    time.Duration
 	resendKill   time.Duration
 	resendCalm   time.Duration
+	smoke        bool
 }
 
 func main() {
@@ -56,7 +57,7 @@ func main() {
 		echoOnly  = flag.String("echo-only", "", "run only the echo workloads whose name contains this (e.g. \"16 KiB\")")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process servers) to this file")
 		clients   = flag.String("clients", "", "comma-separated echo clients to run besides coder, the baseline (default: all)")
-		phases    = flag.String("phases", "echo,idle,storm,resend", "comma-separated phases to run: echo, idle, storm, resend")
+		phases    = flag.String("phases", "echo,push,sparse,idle,storm,resend", "comma-separated phases to run: echo, push, sparse, idle, storm, resend")
 		idleN     = flag.String("idle-n", "1000,10000", "idle client counts (capped by the file-descriptor limit)")
 		idleRnds  = flag.Int("idle-rounds", 3, "rounds of the idle memory measurement")
 		idleCPU   = flag.Duration("idle-cpu", 65*time.Second, "window over which the CPU of the largest idle set is measured (0: skip)")
@@ -158,7 +159,7 @@ func main() {
 			dur:        60 * time.Millisecond,
 			maxMsgs:    20_000,
 			maxPP:      2_000,
-			phases:     map[string]bool{"echo": true, "idle": true, "storm": true, "resend": true},
+			phases:     map[string]bool{"echo": true, "push": true, "sparse": true, "idle": true, "storm": true, "resend": true},
 			idleN:      []int{50},
 			idleRounds: 1,
 			idleCPU:    500 * time.Millisecond,
@@ -166,6 +167,7 @@ func main() {
 			stormDown:  []time.Duration{0},
 			stormRnds:  1,
 			profDir:    cfg.profDir,
+			smoke:      true,
 
 			resendRounds: 1,
 			resendDur:    150 * time.Millisecond,
@@ -200,6 +202,12 @@ func main() {
 	ok := true
 	if cfg.phases["echo"] {
 		ok = runEcho(cfg, rep) && ok
+	}
+	if cfg.phases["push"] {
+		ok = runPush(cfg, rep) && ok
+	}
+	if cfg.phases["sparse"] {
+		ok = runSparse(cfg, rep) && ok
 	}
 	if cfg.phases["idle"] {
 		ok = runIdle(cfg, rep, fdLimit) && ok

@@ -25,7 +25,8 @@ import (
 //	       back (the echo for throughput, latency, idle and storm runs);
 //	/sink  reads and discards; answers a text message "sync" with "ok";
 //	/emit  waits for a text message "N SIZE", then writes N binary messages
-//	       of SIZE bytes, and repeats.
+//	       of SIZE bytes, and repeats;
+//	/trickle  the same with pauses: see trickleLoop (sparse.go).
 //
 // httptest and http.Server.Shutdown do not track hijacked connections, so
 // the server keeps its own set and CloseNow()s them on close.
@@ -53,6 +54,7 @@ func startWSServer(addr string) (*wsServer, error) {
 	mux.HandleFunc("/echo", s.handle(echoLoop))
 	mux.HandleFunc("/sink", s.handle(sinkLoop))
 	mux.HandleFunc("/emit", s.handle(emitLoop))
+	mux.HandleFunc("/trickle", s.handle(trickleLoop))
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
