@@ -64,6 +64,7 @@ import (
 //	Client.state           State
 //	Client.supGID          the supervisor's goroutine id (onOwnGoroutine)
 //	Client.reconnect       a Reconnect request, pending for the supervisor
+//	Client.nudge           in the browser: a page event (online, visible...) pending for the supervisor
 //	Client.dialCancel      ends the dial in progress, for Shutdown
 //	Client.current         the open connection, for Shutdown and Subprotocol
 //	Client.pongs           protocol pongs received (the heartbeat's liveness rule)
