@@ -19,7 +19,9 @@
 //
 // A Server started WithTLS serves wss:// with a self-signed certificate
 // (Certificate) valid for the loopback addresses, localhost and
-// example.com; the faults work on it alike.
+// example.com; the faults work on it alike. NewCertificate makes the
+// certificates that fail verification (expired, for another host, without a
+// subjectAltName), to test what a consumer does with them.
 //
 // Both are safe for concurrent use, and their Close methods close every
 // connection and wait for every goroutine they started, so tests can check
