@@ -575,18 +575,7 @@ func TestBrowserAppPongConfirmsDelivery(t *testing.T) {
 // never waits for a confirmation that cannot come, and what leaves the
 // window is reported ErrUnconfirmed at once.
 func TestBrowserUnconfirmedWindow(t *testing.T) {
-	srv := newCtlSrv(t)
-	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff(), WithQueue(2, 1<<20, OverflowReject))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
-	for _, m := range []string{"m1", "m2", "m3", "m4"} {
-		send(t, c, m)
-		if err := c.Flush(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.waitMessages(4, bwait)
+	_, r, c := writeThroughAWindowOfTwo(t)
 	drops := r.of("drop")
 	if len(drops) != 2 || string(drops[0].msg.Data) != "m1" || string(drops[1].msg.Data) != "m2" || !errors.Is(drops[1].err, ErrUnconfirmed) {
 		t.Errorf("want m1 and m2 reported ErrUnconfirmed as m3 and m4 were written; events: %s", r.summary())
@@ -596,13 +585,14 @@ func TestBrowserUnconfirmedWindow(t *testing.T) {
 	}
 }
 
-// With WithResend and no application heartbeat, what leaves the window on
-// the live connection is reported at once and never resent; what the
-// window holds when the connection is lost is resent on the next one.
-func TestBrowserResendOnlyALostConnectionsLeftovers(t *testing.T) {
+// writeThroughAWindowOfTwo starts a client without an application
+// heartbeat whose unconfirmed window holds two messages (the queue's
+// limit), writes m1 to m4 one at a time, and waits for their echoes.
+func writeThroughAWindowOfTwo(t *testing.T, opts ...Option) (*ctlSrv, *recorder, *Client) {
+	t.Helper()
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff(), WithResend(3), WithQueue(2, 1<<20, OverflowReject))
+	c := r.newClient(srv.url, append([]Option{browserBackoff(), WithQueue(2, 1<<20, OverflowReject)}, opts...)...)
 	start(t, c)
 	r.waitKind("open", 1, bwait)
 	for _, m := range []string{"m1", "m2", "m3", "m4"} {
@@ -612,6 +602,14 @@ func TestBrowserResendOnlyALostConnectionsLeftovers(t *testing.T) {
 		}
 	}
 	r.waitMessages(4, bwait)
+	return srv, r, c
+}
+
+// With WithResend and no application heartbeat, what leaves the window on
+// the live connection is reported at once and never resent; what the
+// window holds when the connection is lost is resent on the next one.
+func TestBrowserResendOnlyALostConnectionsLeftovers(t *testing.T) {
+	srv, r, c := writeThroughAWindowOfTwo(t, WithResend(3))
 	srv.do("drop")
 	r.waitKind("open", 2, bwait)
 	got := texts(r.waitMessages(6, bwait))
