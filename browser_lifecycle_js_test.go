@@ -84,6 +84,13 @@ func quiet(t testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// minuteHeartbeat is the browser tests' application heartbeat with a
+// minute's interval: only a page event's probe sends a ping within a test.
+func minuteHeartbeat(timeout time.Duration) Option {
+	return WithAppHeartbeat(time.Minute, timeout, Message{Type: Text, Data: []byte(pingText)},
+		func(m Message) bool { return string(m.Data) == pongText })
+}
+
 // lostAndWaiting opens a client on srv, drops its connection and returns
 // once the client waits before its next dial (OnBackoff).
 func lostAndWaiting(t testing.TB, r *recorder, srv *ctlSrv, opts ...Option) *Client {
@@ -127,8 +134,7 @@ func TestBrowserOnlineWhileOpenProbes(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.url, slowBackoff(30*time.Second, 30*time.Second),
-		WithAppHeartbeat(time.Minute, timeout, Message{Type: Text, Data: []byte(pingText)},
-			func(m Message) bool { return string(m.Data) == pongText }))
+		minuteHeartbeat(timeout))
 	start(t, c)
 	r.waitKind("open", 1, bwait)
 	srv.do("silence")
@@ -209,8 +215,7 @@ func TestBrowserVisibleWhileOpenPingsAtOnce(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.url, browserBackoff(),
-		WithAppHeartbeat(time.Minute, bwait, Message{Type: Text, Data: []byte(pingText)},
-			func(m Message) bool { return string(m.Data) == pongText }))
+		minuteHeartbeat(bwait))
 	start(t, c)
 	r.waitKind("open", 1, bwait)
 	setVisibility(t, "hidden")
@@ -244,8 +249,7 @@ func TestBrowserResumeWhileOpenPingsAtOnce(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
 	c := r.newClient(srv.url, browserBackoff(),
-		WithAppHeartbeat(time.Minute, bwait, Message{Type: Text, Data: []byte(pingText)},
-			func(m Message) bool { return string(m.Data) == pongText }))
+		minuteHeartbeat(bwait))
 	start(t, c)
 	r.waitKind("open", 1, bwait)
 	fire(t, "document", "resume")
