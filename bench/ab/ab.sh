@@ -21,6 +21,7 @@ cp -r "$here" "$work/bench"
 cp "$here/ab/base_variants.go.txt" "$work/bench/base_variants.go"
 cd "$work/bench"
 go mod edit -replace "github.com/resilientws/resilientws=$lib" \
+	-replace "github.com/resilientws/resilientws/resilientwsotel=$lib/resilientwsotel" \
 	-replace "github.com/resilientws/rwsbase=$work/base" \
 	-require github.com/resilientws/rwsbase@v0.0.0-00010101000000-000000000000
 GOFLAGS=-mod=mod go build -o "$out" .
