@@ -63,7 +63,8 @@ const maxDispatcherLinger = 250 * time.Millisecond
 // dispatcher runs every callback on one goroutine at a time, in order, with
 // no library lock held. Lifecycle events are never refused; received
 // messages are bounded by maxPendingMessages and maxPendingBytes. The event
-// goroutine runs only while there are events (and dispatcherLinger after).
+// goroutine runs only while there are events (and dispatcherLinger after);
+// on a dense stream it polls briefly before it parks (spinner).
 //
 // Owner: the Client. Stop signal: stop(). Join point: done (the last event
 // goroutine closes it once stopped and drained).
@@ -244,6 +245,7 @@ func (d *dispatcher) stop() {
 func (d *dispatcher) run(wake <-chan struct{}, lingerFor time.Duration) {
 	d.gid.Store(goroutineID())
 	var linger *time.Timer
+	spin := newSpinner()
 	for {
 		d.mu.Lock()
 		if d.queue.len() == 0 {
@@ -257,14 +259,19 @@ func (d *dispatcher) run(wake <-chan struct{}, lingerFor time.Duration) {
 				return
 			}
 			d.mu.Unlock()
+			if spin.poll(wake) {
+				continue
+			}
 			if linger == nil {
 				linger = time.NewTimer(lingerFor)
 			} else {
 				linger.Reset(lingerFor)
 			}
+			parked := time.Now()
 			select {
 			case <-wake:
 				linger.Stop()
+				spin.woke(time.Since(parked))
 				continue
 			case <-linger.C:
 			}
