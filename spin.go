@@ -40,7 +40,7 @@ func (s *spinner) poll(wake <-chan struct{}) bool {
 			<-wake // only the event goroutine receives: it cannot block
 			return true
 		}
-		if i%16 == 0 && time.Now().After(deadline) {
+		if i%128 == 0 && time.Now().After(deadline) {
 			s.on = false
 			return false
 		}
