@@ -10,27 +10,26 @@ import (
 )
 
 // Write coalescing. coder/websocket writes a client's frames through a
-// 4 KiB bufio.Writer, masking the payload in place, so a 16 KiB message
-// reaches the socket in five write system calls: three quarters of the
-// 16 KiB send path's CPU (bench/BENCHMARKS.md). While the supervisor writes
-// a large queued message, the TCP connection under it holds what it is
-// given, and writes it out at once when the message is written: one system
-// call per message (per poolMax bytes). Under TLS it holds the records, so
-// the gain is the same.
-
-// coalesceMin is the smallest message worth holding: smaller ones reach the
-// socket in one write anyway (coder/websocket's 4 KiB buffer, less the
-// longest client frame header).
-const coalesceMin = 4096 - 14
+// 4 KiB bufio.Writer, masking the payload in place, and flushes it at the
+// end of every message: a 64 B message costs one write system call, and a
+// 16 KiB one five (bench/BENCHMARKS.md). While the supervisor writes a batch
+// of queued messages (writeQueued), the TCP connection under it holds what
+// it is given and writes it out when the batch is written: one system call
+// per batch (per poolMax bytes). It counts the bytes the socket accepted,
+// so that the supervisor settles as written only the messages that reached
+// the socket whole. Under TLS it holds the records, so the gain is the same.
 
 // heldConn is the TCP connection under a dial (see recordRaw). It passes
 // writes through, except between hold and release.
 type heldConn struct {
 	net.Conn
 
-	mu      sync.Mutex    // guards the fields below, and orders every write to Conn
-	holding bool          // between hold and release
-	held    *bytes.Buffer // what was written while holding (pooled)
+	mu       sync.Mutex    // guards the fields below, and orders every write to Conn
+	holding  bool          // between hold and release
+	held     *bytes.Buffer // what was written while holding and not written out yet (pooled)
+	total    int           // bytes given since hold
+	accepted int           // bytes of those the socket took
+	err      error         // the first failed write since hold: later ones fail too
 }
 
 // wrapHeld returns c wrapped for coalescing; a TLS connection dialed by
@@ -60,6 +59,9 @@ func (h *heldConn) Write(p []byte) (int, error) {
 	if !h.holding {
 		return h.Conn.Write(p)
 	}
+	if h.err != nil {
+		return 0, h.err
+	}
 	if h.held == nil {
 		h.held = getBuf()
 	} else if h.held.Len()+len(p) > poolMax {
@@ -67,34 +69,51 @@ func (h *heldConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	h.total += len(p)
 	return h.held.Write(p)
 }
 
 // hold makes the writes wait until release. Only the supervisor calls it,
-// for one message at a time.
+// for one batch at a time.
 func (h *heldConn) hold() {
 	h.mu.Lock()
 	h.holding = true
+	h.total, h.accepted, h.err = 0, 0, nil
 	h.mu.Unlock()
 }
 
-// release writes out what was held, and lets writes through again.
-func (h *heldConn) release() error {
+// given returns the bytes given since hold: the end, in the held stream, of
+// the last frame written.
+func (h *heldConn) given() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.total
+}
+
+// release writes out what is held, and lets writes through again. It
+// returns how many of the bytes given since hold the socket took, and the
+// first error.
+func (h *heldConn) release() (accepted int, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.holding = false
-	if h.held == nil {
-		return nil
+	if h.held != nil {
+		if h.err == nil {
+			_ = h.writeHeldLocked() // recorded in h.err
+		}
+		putBuf(h.held)
+		h.held = nil
 	}
-	err := h.writeHeldLocked()
-	putBuf(h.held)
-	h.held = nil
-	return err
+	return h.accepted, h.err
 }
 
 // writeHeldLocked writes out what is held. h.mu must be held.
 func (h *heldConn) writeHeldLocked() error {
-	_, err := h.Conn.Write(h.held.Bytes())
+	n, err := h.Conn.Write(h.held.Bytes())
+	h.accepted += n
 	h.held.Reset()
+	if err != nil {
+		h.err = err
+	}
 	return err
 }

@@ -147,6 +147,14 @@ func (l *unconfirmedLog) end(answered bool) []queued {
 	return out
 }
 
+// fullWith reports whether the log would be full with n more messages of
+// size bytes in all (never in window mode).
+func (l *unconfirmedLog) fullWith(n, size int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.window && (l.items.len()+n >= l.maxMsgs || l.bytes+size >= l.maxBytes)
+}
+
 // pending returns the number of unconfirmed messages, and whether the log
 // is at least half full, and full (never in window mode: writing does not
 // wait for what cannot come).
@@ -169,40 +177,86 @@ func (c *Client) writeTurn(cn *connection, cf *confirmer) {
 	c.askConfirm(cn, cf, false)
 }
 
-// writeQueued writes queued messages in order, up to writeBatch, each bounded
-// by limit, and records them in the unconfirmed log. It stops early when the
-// log is full. It reports whether the queue may still hold messages that it
-// could write now. A message whose write fails stays queued for the next
-// connection.
+// writeQueued writes queued messages in order, up to writeBatch, each
+// bounded by limit, and records them in the unconfirmed log. It stops early
+// when the log would be full. It reports whether the queue may still hold
+// messages that it could write now.
+//
+// Where the connection can hold its writes (coalesce_other.go), the batch
+// reaches the socket in one system call at its end, and only then are its
+// messages settled: those the socket took whole are written; the first it
+// did not take is a failed write, and it stays queued for the next
+// connection with those after it, which were never written.
 func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 	c := cn.c
 	q, log := c.queue, c.unconfirmed
-	for range writeBatch {
-		if cn.isDead() {
-			return false
-		}
-		if _, _, full := log.pending(); full {
-			return false
+	h := cn.held
+	cn.writes.Add(1) // odd: writing
+	defer cn.writes.Add(1)
+	if h != nil {
+		h.hold()
+	}
+	var ends [writeBatch]int // with h: where each message ends in the held stream
+	n, size := 0, 0          // messages in flight, and their bytes
+	var err error
+	for more = true; n < writeBatch; {
+		if cn.isDead() || log.fullWith(n, size) {
+			more = false
+			break
 		}
 		m, ok := q.peek()
 		if !ok {
-			return false
+			more = false
+			break
 		}
-		err := cn.write(m, limit)
-		it := q.settle(err == nil)
+		n++
+		size += len(m.Data)
+		if err = cn.write(m, limit); err != nil {
+			break
+		}
+		if h != nil {
+			ends[n-1] = h.given()
+		}
+	}
+	written := n
+	if err != nil {
+		written = n - 1
+	}
+	if h != nil {
+		accepted := 0
+		rerr := cn.watched(limit, func() (err error) {
+			accepted, err = h.release()
+			return err
+		})
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
-			cn.fail(err)
-			return false
+			written = 0
+			for written < n && ends[written] != 0 && ends[written] <= accepted {
+				written++
+			}
 		}
+	}
+	for range written {
+		it := q.settle(true)
 		it.writes++
 		if it.writes > 1 {
 			c.stats.resent.Add(1)
 		}
+		c.stats.sent(len(it.msg.Data))
 		for _, old := range log.add(it) {
 			c.dropped(old, ErrUnconfirmed)
 		}
 	}
-	return true
+	if written < n {
+		q.settle(false) // the rest stays at the head
+	}
+	if err != nil {
+		cn.fail(err)
+		return false
+	}
+	return more
 }
 
 // settleUnconfirmed settles what a connection that ended left unconfirmed,

@@ -31,9 +31,10 @@ type flushWaiter struct {
 // it only by being written (pop) or dropped (a rule the user chose), and
 // every drop is handed to the drop function.
 //
-// The head message is in flight while it is being written: it no longer
-// counts against the limits (it counts in BufferedAmount) and is never
-// evicted by OverflowDropOldest. Safe for concurrent use.
+// The messages at the head that the supervisor's batch is writing are in
+// flight: they no longer count against the limits (they count in
+// BufferedAmount) and are never evicted by OverflowDropOldest. Safe for
+// concurrent use.
 type sendQueue struct {
 	maxMsgs  int
 	maxBytes int
@@ -41,9 +42,10 @@ type sendQueue struct {
 
 	mu       sync.Mutex   // guards every field below
 	items    fifo[queued] // oldest first
-	bytes    int          // of the queued messages, the one in flight excluded
+	bytes    int          // of the queued messages, those in flight excluded
 	nextSeq  uint64
-	inFlight bool  // items[head] is being written: it no longer counts against the limits
+	inFlight int   // the first inFlight items are being written: they no longer count against the limits
+	flight   int   // their bytes
 	closed   error // non-nil once the queue refuses new messages
 	room     room  // senders waiting for room
 	waiters  []*flushWaiter
@@ -191,13 +193,10 @@ func (q *sendQueue) countedLocked() (n, bytes int) {
 }
 
 // firstLocked returns the index of the oldest message that is not in
-// flight: 1 while the head is being written, else 0. Eviction, expiry and
-// the limits skip the message in flight. q.mu must be held.
+// flight. Eviction, expiry and the limits skip the messages in flight. q.mu
+// must be held.
 func (q *sendQueue) firstLocked() int {
-	if q.inFlight {
-		return 1
-	}
-	return 0
+	return q.inFlight
 }
 
 // fitsLocked reports whether a message of size bytes fits within the
@@ -331,28 +330,33 @@ func (q *sendQueue) peek() (m Message, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	if q.items.len() == 0 {
+	if q.items.len() <= q.inFlight {
 		return Message{}, false
 	}
-	q.inFlight = true
-	q.bytes -= q.flightLocked()
+	m = q.items.at(q.inFlight).msg
+	q.inFlight++
+	q.flight += len(m.Data)
+	q.bytes -= len(m.Data)
 	q.freed() // it no longer counts: a blocked sender may fit now
-	return q.items.at(0).msg, true
+	return m, true
 }
 
-// settle ends the write of the in-flight message: written removes it and
-// returns it, otherwise it stays at the head for the next connection.
+// settle ends the write of the oldest message in flight: written removes
+// it and returns it. Otherwise it and every later one in flight stay at the
+// head for the next connection.
 func (q *sendQueue) settle(written bool) queued {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !written {
-		q.bytes += q.flightLocked() // it counts again, possibly one past the limits
-		q.inFlight = false
-		q.freed() // OverflowDropOldest may evict it now
+		q.bytes += q.flight // they count again, possibly past the limits
+		q.inFlight, q.flight = 0, 0
+		q.earliest = time.Time{} // expiry skipped them: look at them again
+		q.freed() // OverflowDropOldest may evict them now
 		return queued{}
 	}
-	q.inFlight = false
 	it := q.items.pop()
+	q.inFlight--
+	q.flight -= len(it.msg.Data)
 	if !it.expires.IsZero() {
 		q.ttls--
 	}
@@ -402,8 +406,8 @@ func (q *sendQueue) close(err error) []queued {
 	if q.closed == nil {
 		q.closed = err
 	}
-	q.bytes += q.flightLocked()
-	q.inFlight = false
+	q.bytes += q.flight
+	q.inFlight, q.flight = 0, 0
 	q.expireLocked()
 	var out []queued
 	for q.items.len() > 0 {
@@ -435,25 +439,16 @@ func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
-	return q.items.len(), q.bytes + q.flightLocked()
+	return q.items.len(), q.bytes + q.flight
 }
 
-// buffered returns the bytes queued, the in-flight message included.
+// buffered returns the bytes queued, those in flight included.
 func (q *sendQueue) buffered() int {
 	_, bytes := q.snapshot()
 	return bytes
 }
 
-// flightLocked returns the size of the message in flight, 0 if none. q.mu
-// must be held.
-func (q *sendQueue) flightLocked() int {
-	if !q.inFlight {
-		return 0
-	}
-	return len(q.items.at(0).msg.Data)
-}
-
-// length returns the number of messages queued, the in-flight one included.
+// length returns the number of messages queued, those in flight included.
 func (q *sendQueue) length() int {
 	n, _ := q.snapshot()
 	return n

@@ -475,7 +475,7 @@ func TestQueueDropOldestNeverDropsTheMessageBeingWritten(t *testing.T) {
 	waitUntil(t, "the big message in flight", wait, func() bool {
 		c.queue.mu.Lock()
 		defer c.queue.mu.Unlock()
-		return c.queue.inFlight
+		return c.queue.inFlight > 0
 	})
 	c.SendText(context.Background(), "a") // fits: the message in flight does not count
 	c.SendText(context.Background(), "b") // evicts "a", not the message in flight

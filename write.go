@@ -8,10 +8,15 @@ import (
 )
 
 // write writes one queued message under the watchdog, which fails the
-// connection if the write takes longer than limit.
+// connection if the write takes longer than limit. Within a batch it
+// reaches the held buffer, not the socket (see writeQueued).
 func (cn *connection) write(m Message, limit time.Duration) error {
-	cn.writes.Add(1) // odd: writing
-	defer cn.writes.Add(1)
+	return cn.watched(limit, func() error { return cn.ws.Write(context.Background(), m.Type, m.Data) })
+}
+
+// watched runs write, which writes to the socket, under the watchdog. Only
+// the supervisor calls it.
+func (cn *connection) watched(limit time.Duration, write func() error) error {
 	cn.wdRun.Add(1)
 	cn.wdLimit = limit
 	if cn.watchdog == nil {
@@ -19,26 +24,13 @@ func (cn *connection) write(m Message, limit time.Duration) error {
 	} else {
 		cn.watchdog.Reset(limit)
 	}
-	held := cn.held != nil && len(m.Data) >= coalesceMin
-	if held {
-		cn.held.hold() // one system call for the whole message (coalesce_other.go)
-	}
-	err := cn.ws.Write(context.Background(), m.Type, m.Data)
-	if held {
-		if rerr := cn.held.release(); err == nil {
-			err = rerr
-		}
-	}
+	err := write()
 	if !cn.watchdog.Stop() {
 		cn.wdRun.Wait() // it has failed the connection
 		return cn.cause
 	}
 	cn.wdRun.Done()
-	if err != nil {
-		return err
-	}
-	cn.c.stats.sent(len(m.Data))
-	return nil
+	return err
 }
 
 // writeTimedOut is the watchdog's function.
