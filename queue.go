@@ -351,7 +351,7 @@ func (q *sendQueue) settle(written bool) queued {
 		q.bytes += q.flight // they count again, possibly past the limits
 		q.inFlight, q.flight = 0, 0
 		q.earliest = time.Time{} // expiry skipped them: look at them again
-		q.freed() // OverflowDropOldest may evict them now
+		q.freed()                // OverflowDropOldest may evict them now
 		return queued{}
 	}
 	it := q.items.pop()
