@@ -28,7 +28,8 @@ import (
 //	heartbeat ping (beat)           startHeartbeat (AfterFunc),   heartbeat.stop; the socket closed ends    heartbeat.beats, in heartbeat.stop
 //	                                re-armed by each beat         a ping in progress
 //	confirmation ping (confirmPing) confirmer.send                its timeout, or the socket closed         confirmer.results, read by the supervisor
-//	write watchdog (writeTimedOut)  connection.write (AfterFunc)  Stop when the write returns               connection.wdRun, in connection.write
+//	write watchdog (writeTimedOut)  connection.watched            Stop when the write returns               connection.wdRun, in connection.watched
+//	                                (AfterFunc)
 //	close cutter (func in           closeGracefully (AfterFunc)   Stop when the close handshake ends        its fired channel, in closeGracefully
 //	  closeGracefully)
 //	event goroutine (run)           dispatcher.launchLocked, on   its linger without events (adaptive:      after a linger, none: it clears running
@@ -72,7 +73,7 @@ import (
 //	dispatcher.gid         the event goroutine's id (inCallback)
 //	dispatcher.anyDrops    drop reports wait for OnDrop: Send skips the lock when none does
 //	connection.stalls      odd while the reader waits for OnMessage room
-//	connection.writes      odd while the supervisor writes a queued message
+//	connection.writes      odd while the supervisor writes a batch of queued messages
 //	connection.inbound     messages read (the heartbeat's liveness rule)
 //	browserSocket.limit    in the browser: a socket's read limit
 

@@ -18,7 +18,7 @@ type connection struct {
 	c    *Client
 	ws   socket
 	raw  *rawConn
-	held *heldConn // raw's connection, which can hold the writes of a large message; nil if none
+	held *heldConn // raw's connection, which can hold the writes of a batch; nil if none
 	id   int
 
 	dead     chan struct{} // closed by the first fail
@@ -28,7 +28,7 @@ type connection struct {
 	closeErr error // closeGracefully's error when it carries the server's own close frame (supervisor only)
 
 	stalls   atomic.Uint64  // odd while the reader waits for OnMessage room
-	writes   atomic.Uint64  // odd while the supervisor writes a queued message
+	writes   atomic.Uint64  // odd while the supervisor writes a batch of queued messages
 	inbound  atomic.Uint64  // messages read, for the heartbeat's liveness rule
 	appPongs chan time.Time // application pongs, for the supervisor (capacity 1; nil without WithAppHeartbeat or isPong)
 

@@ -72,8 +72,11 @@
 // Send copies the message into the send queue and returns: a nil error means
 // queued, not delivered. Messages are written in Send order, one connection
 // at a time, and queued ones survive reconnects; what OnOpen writes with
-// OpenEvent.Send goes out before them. A message whose write fails stays at
-// the head of the queue and is written again on the next connection. The
+// OpenEvent.Send goes out before them. The supervisor writes what is queued
+// in batches of up to 64 messages, each batch in one system call where the
+// connection allows it; a message counts as written once the socket has
+// taken it whole. A message whose write fails stays at the head of the
+// queue, with those after it, and is written again on the next connection. The
 // queue's limits (WithQueue) count only the messages not yet handed to a
 // socket. When it is full, Send returns ErrQueueFull (OverflowReject, the
 // default), evicts the oldest queued message but never the one being written
