@@ -9,6 +9,8 @@ func (*rawConn) held() *heldConn { return nil }
 
 func (*heldConn) hold() {}
 
-func (*heldConn) given() int { return 0 }
+func (*heldConn) endMessage() {}
+
+func (*heldConn) wholeMessages(int) int { return 0 }
 
 func (*heldConn) release() (int, error) { return 0, nil }

@@ -29,6 +29,7 @@ type heldConn struct {
 	held     *bytes.Buffer // what was written while holding and not written out yet (pooled)
 	total    int           // bytes given since hold
 	accepted int           // bytes of those the socket took
+	ends     []int         // where each message written since hold ends in the held stream (endMessage)
 	err      error         // the first failed write since hold: later ones fail too
 }
 
@@ -79,15 +80,28 @@ func (h *heldConn) hold() {
 	h.mu.Lock()
 	h.holding = true
 	h.total, h.accepted, h.err = 0, 0, nil
+	h.ends = h.ends[:0]
 	h.mu.Unlock()
 }
 
-// given returns the bytes given since hold: the end, in the held stream, of
-// the last frame written.
-func (h *heldConn) given() int {
+// endMessage records that a message has been written whole since hold: it
+// ends where the bytes given so far end.
+func (h *heldConn) endMessage() {
+	h.mu.Lock()
+	h.ends = append(h.ends, h.total)
+	h.mu.Unlock()
+}
+
+// wholeMessages returns how many of the messages recorded by endMessage
+// lie whole within the first accepted bytes given since hold.
+func (h *heldConn) wholeMessages(accepted int) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.total
+	n := 0
+	for n < len(h.ends) && h.ends[n] <= accepted {
+		n++
+	}
+	return n
 }
 
 // release writes out what is held, and lets writes through again. It

@@ -188,6 +188,21 @@ func (c *Client) writeTurn(cn *connection, cf *confirmer) {
 // did not take is a failed write, and it stays queued for the next
 // connection with those after it, which were never written.
 func (cn *connection) writeQueued(limit time.Duration) (more bool) {
+	if cn.isDead() || cn.c.unconfirmed.fullWith(0, 0) {
+		return false
+	}
+	m, ok := cn.c.queue.peek()
+	if !ok {
+		return false
+	}
+	return cn.writeBatchFrom(m, limit)
+}
+
+// writeBatchFrom is writeQueued once the first message, m, is in flight. It is
+// apart so that an idle supervisor's turn at an empty queue stays shallow:
+// a deeper one doubled the stack the supervisor keeps while it waits
+// (bench/BENCHMARKS.md, idle clients).
+func (cn *connection) writeBatchFrom(m Message, limit time.Duration) (more bool) {
 	c := cn.c
 	q, log := c.queue, c.unconfirmed
 	h := cn.held
@@ -196,26 +211,28 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 	if h != nil {
 		h.hold()
 	}
-	var ends [writeBatch]int // with h: where each message ends in the held stream
-	n, size := 0, 0          // messages in flight, and their bytes
+	n, size := 0, 0 // messages in flight, and their bytes
 	var err error
-	for more = true; n < writeBatch; {
-		if cn.isDead() || log.fullWith(n, size) {
-			more = false
-			break
-		}
-		m, ok := q.peek()
-		if !ok {
-			more = false
-			break
-		}
+	for more = true; ; {
 		n++
 		size += len(m.Data)
 		if err = cn.write(m, limit); err != nil {
 			break
 		}
 		if h != nil {
-			ends[n-1] = h.given()
+			h.endMessage()
+		}
+		if n == writeBatch {
+			break
+		}
+		if cn.isDead() || log.fullWith(n, size) {
+			more = false
+			break
+		}
+		var ok bool
+		if m, ok = q.peek(); !ok {
+			more = false
+			break
 		}
 	}
 	written := n
@@ -232,10 +249,7 @@ func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 			err = rerr
 		}
 		if err != nil {
-			written = 0
-			for written < n && ends[written] != 0 && ends[written] <= accepted {
-				written++
-			}
+			written = h.wholeMessages(accepted)
 		}
 	}
 	for range written {
