@@ -110,8 +110,8 @@ func (q *sendQueue) push(ctx context.Context, it queued) error {
 				q.drop(q.removeLocked(first, ErrQueueFull).msg, ErrQueueFull)
 				evicted = true
 			}
-			// Loop: room was made, unless only the in-flight message is left,
-			// in which case we wait for it like OverflowBlock.
+			// Loop: room was made, unless only messages in flight are
+			// left, in which case we wait for them like OverflowBlock.
 			if evicted {
 				q.mu.Unlock()
 				continue
@@ -206,8 +206,8 @@ func (q *sendQueue) fitsLocked(size int) bool {
 	return n < q.maxMsgs && bytes+size <= q.maxBytes
 }
 
-// removeLocked takes the i-th oldest message out of the queue (never the
-// one in flight), reporting reason to the flush waiters that cover it. q.mu
+// removeLocked takes the i-th oldest message out of the queue (never one
+// in flight), reporting reason to the flush waiters that cover it. q.mu
 // must be held.
 func (q *sendQueue) removeLocked(i int, reason error) queued {
 	it := q.items.removeAt(i)
@@ -220,15 +220,15 @@ func (q *sendQueue) removeLocked(i int, reason error) queued {
 }
 
 // expire drops, through q.drop, every queued message whose TTL has run out
-// (not the one in flight).
+// (not those in flight).
 func (q *sendQueue) expire() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.expireLocked()
 }
 
-// expireLocked removes every queued message whose TTL has run out (not the
-// one in flight), wherever it sits, and reports each through q.drop, oldest
+// expireLocked removes every queued message whose TTL has run out (not
+// those in flight), wherever it sits, and reports each through q.drop, oldest
 // first. Reporting under q.mu orders every drop before a later close, so
 // none can arrive after the client's last event. q.mu must be held.
 func (q *sendQueue) expireLocked() {
@@ -261,7 +261,7 @@ func (q *sendQueue) expireLocked() {
 }
 
 // nextExpiry returns the earliest expiry among the queued messages that
-// may still expire: not the one in flight, which is being written.
+// may still expire: not those in flight, which are being written.
 func (q *sendQueue) nextExpiry() (time.Time, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
