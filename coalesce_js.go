@@ -9,8 +9,10 @@ func (*rawConn) held() *heldConn { return nil }
 
 func (*heldConn) hold() {}
 
-func (*heldConn) endMessage() {}
+func (*heldConn) beginMessage(int) {}
 
-func (*heldConn) wholeMessages(int) int { return 0 }
+func (*heldConn) sentMessages(int) int { return 0 }
 
 func (*heldConn) release() (int, error) { return 0, nil }
+
+func (*connection) minFrame(int) int { return 0 }

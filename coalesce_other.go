@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+
+	"github.com/coder/websocket"
 )
 
 // Write coalescing. coder/websocket writes a client's frames through a
@@ -29,7 +31,7 @@ type heldConn struct {
 	held     *bytes.Buffer // what was written while holding and not written out yet (pooled)
 	total    int           // bytes given since hold
 	accepted int           // bytes of those the socket took
-	ends     []int         // where each message written since hold ends in the held stream (endMessage)
+	msgs     []heldMessage // the messages begun since hold (beginMessage)
 	err      error         // the first failed write since hold: later ones fail too
 }
 
@@ -80,25 +82,34 @@ func (h *heldConn) hold() {
 	h.mu.Lock()
 	h.holding = true
 	h.total, h.accepted, h.err = 0, 0, nil
-	h.ends = h.ends[:0]
+	h.msgs = h.msgs[:0]
 	h.mu.Unlock()
 }
 
-// endMessage records that a message has been written whole since hold: it
-// ends where the bytes given so far end.
-func (h *heldConn) endMessage() {
+// heldMessage is where a message's write began in the held stream, and the
+// fewest bytes its frame takes.
+type heldMessage struct{ start, min int }
+
+// beginMessage records that the holder is about to write a message whose
+// frame takes at least min bytes.
+func (h *heldConn) beginMessage(min int) {
 	h.mu.Lock()
-	h.ends = append(h.ends, h.total)
+	h.msgs = append(h.msgs, heldMessage{h.total, min})
 	h.mu.Unlock()
 }
 
-// wholeMessages returns how many of the messages recorded by endMessage
-// lie whole within the first accepted bytes given since hold.
-func (h *heldConn) wholeMessages(accepted int) int {
+// sentMessages returns how many of the messages begun since hold may have
+// reached the socket whole when it took only the first accepted bytes: the
+// messages before the first that the socket certainly cut (it took fewer
+// than min bytes past its start). Where a message ends is not known: a
+// ping or a pong written by another goroutine can come right after it, so
+// a message cut in its last header bytes counts as sent, which errs toward
+// a report (ErrUnconfirmed) and never toward writing it twice.
+func (h *heldConn) sentMessages(accepted int) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for n < len(h.ends) && h.ends[n] <= accepted {
+	for n < len(h.msgs) && accepted >= h.msgs[n].start+h.msgs[n].min {
 		n++
 	}
 	return n
@@ -130,4 +141,21 @@ func (h *heldConn) writeHeldLocked() error {
 		h.err = err
 	}
 	return err
+}
+
+// minFrame returns the fewest bytes the frame of a message of size bytes
+// takes on the wire: the payload, its header and the client's mask key; a
+// compressed message, at least a header and a mask key. A batch cut before
+// that many bytes past where the message began certainly lost it.
+func (cn *connection) minFrame(size int) int {
+	if o := cn.c.opts.dialOptions; o != nil && o.CompressionMode != websocket.CompressionDisabled {
+		return 2 + 4
+	}
+	switch {
+	case size <= 125:
+		return size + 2 + 4
+	case size <= 65535:
+		return size + 4 + 4
+	}
+	return size + 10 + 4
 }

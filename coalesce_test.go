@@ -156,22 +156,40 @@ func (c *shortConn) Write(p []byte) (int, error) {
 
 // release reports how many of the held bytes the socket took, and the first
 // error; once a write has failed, the held writes after it fail too, so the
-// count stays exact.
+// count stays exact. sentMessages counts the messages before the first the
+// socket certainly cut, even when another goroutine's frame (a pong, say)
+// came right after one of them.
 func TestHeldConnCountsWhatTheSocketTook(t *testing.T) {
 	h := wrapHeld(&shortConn{n: 250}).(*heldConn)
 	h.hold()
 	for i := range 3 {
+		h.beginMessage(100)
 		if _, err := h.Write(make([]byte, 100)); err != nil {
 			t.Fatalf("held write %d: %v", i, err)
 		}
-		h.endMessage()
 	}
 	n, err := h.release()
 	if n != 250 || !errors.Is(err, errCut) {
 		t.Fatalf("release = %d, %v; want 250, the socket's error", n, err)
 	}
-	if whole := h.wholeMessages(n); whole != 2 {
-		t.Fatalf("wholeMessages(250) = %d, want the 2 messages of 100 bytes within it", whole)
+	if sent := h.sentMessages(n); sent != 2 {
+		t.Fatalf("sentMessages(250) = %d, want the 2 messages of 100 bytes within it", sent)
+	}
+
+	// A 6-byte frame of another goroutine lands after the first message,
+	// and the socket takes the message but not that frame.
+	h = wrapHeld(&shortConn{n: 100}).(*heldConn)
+	h.hold()
+	h.beginMessage(100)
+	h.Write(make([]byte, 100))
+	h.Write(make([]byte, 6))
+	h.beginMessage(100)
+	h.Write(make([]byte, 100))
+	if n, _ := h.release(); h.sentMessages(n) != 1 {
+		t.Fatalf("sentMessages(%d) = %d: a message the socket took whole, followed by a cut control frame, counts as sent", n, h.sentMessages(n))
+	}
+	if h.sentMessages(99) != 0 {
+		t.Fatal("a message cut one byte short counts as sent")
 	}
 
 	sc := &shortConn{n: poolMax + 10}

@@ -216,11 +216,11 @@ func (cn *connection) writeBatchFrom(m Message, limit time.Duration) (more bool)
 	for more = true; ; {
 		n++
 		size += len(m.Data)
+		if h != nil {
+			h.beginMessage(cn.minFrame(len(m.Data)))
+		}
 		if err = cn.write(m, limit); err != nil {
 			break
-		}
-		if h != nil {
-			h.endMessage()
 		}
 		if n == writeBatch {
 			break
@@ -249,7 +249,7 @@ func (cn *connection) writeBatchFrom(m Message, limit time.Duration) (more bool)
 			err = rerr
 		}
 		if err != nil {
-			written = h.wholeMessages(accepted)
+			written = min(written, h.sentMessages(accepted))
 		}
 	}
 	for range written {
