@@ -273,7 +273,7 @@ func (c *Client) Subprotocol() string {
 }
 
 // BufferedAmount returns the number of bytes queued and not yet written, the
-// message being written included (the browser's bufferedAmount). In the
+// batch being written included (the browser's bufferedAmount). In the
 // browser, whose socket takes writes up to the queue's byte limit before
 // sending them, it also counts what the open socket has been handed and not
 // sent yet (its own bufferedAmount).

@@ -14,10 +14,12 @@ import (
 //
 //  1. Send puts the message in the send queue (queue.go), which bounds it.
 //  2. Once a connection is open and OnOpen has returned, the supervisor
-//     writes the queue in order (writeTurn, writeQueued): peek marks the
-//     head in flight, the write runs under the watchdog (write.go), and
-//     settle takes it out of the queue if the write succeeded, or leaves it
-//     at the head for the next connection if not.
+//     writes the queue in order, in batches (writeTurn, writeQueued): peek
+//     marks each message of the batch in flight, the writes run under the
+//     watchdog (write.go) into the held connection (coalesce_other.go),
+//     which writes the batch out at once, and settle takes out of the queue
+//     each message the socket took, and leaves the first it did not, and
+//     those after it, at the head for the next connection.
 //  3. A written message goes into the unconfirmed log. WebSocket has no
 //     acknowledgements, and a successful write only means the bytes reached
 //     the local socket: a message written just before a link dies may never
@@ -213,7 +215,8 @@ func (cn *connection) writeBatchFrom(m Message, limit time.Duration) (more bool)
 	}
 	n, size := 0, 0 // messages in flight, and their bytes
 	var err error
-	for more = true; ; {
+	more = true
+	for {
 		n++
 		size += len(m.Data)
 		if h != nil {

@@ -79,7 +79,7 @@
 // queue, with those after it, and is written again on the next connection. The
 // queue's limits (WithQueue) count only the messages not yet handed to a
 // socket. When it is full, Send returns ErrQueueFull (OverflowReject, the
-// default), evicts the oldest queued message but never the one being written
+// default), evicts the oldest queued message but never one being written
 // (OverflowDropOldest), or waits for room until its ctx ends (OverflowBlock).
 // A message larger than the byte limit is refused with ErrMessageTooLarge.
 // Per message, WithTTL drops it if it is still queued when its time to live

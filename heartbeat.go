@@ -191,7 +191,8 @@ func (h *heartbeat) excused(at liveness) bool {
 		return true
 	}
 	if cn.writes.Load()%2 == 1 {
-		// A write still running holds the frame lock the ping needs: a
+		// A batch still being written holds the frame lock the ping
+		// needs, or holds the ping itself until the batch goes out: a
 		// stuck write is the write timeout's business. (Writes that came
 		// and went meanwhile excuse nothing: the ping got its turn.)
 		return true

@@ -429,8 +429,8 @@ func WithStableAfter(d time.Duration) Option {
 
 // WithQueue sets the send queue's limits, in messages and in bytes (both must
 // be positive), and what Send does when it is full. The limits count the
-// messages not yet handed to a socket: the one being written no longer
-// counts, so a sender that never has more than the limits outstanding (sent
+// messages not yet handed to a socket: those being written no longer
+// count, so a sender that never has more than the limits outstanding (sent
 // and not yet answered by the server) never finds the queue full on a
 // healthy connection. Written messages awaiting the peer's confirmation are
 // held apart, within the same limits unless WithResend or

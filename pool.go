@@ -13,8 +13,8 @@ import (
 // message (never when it is handed to OnDrop: the callback owns it then).
 // Receive side, with WithPooledMessages only: each message is read into a
 // pooled buffer, which goes back to the pool when OnMessage returns. The
-// writes of a large message held for one system call (coalesce_other.go)
-// wait in a pooled buffer too.
+// writes of a batch held for one system call (coalesce_other.go) wait in a
+// pooled buffer too.
 // Smaller messages are plain allocations: pooling them is slower
 // (bench/BENCHMARKS.md).
 

@@ -184,7 +184,7 @@ func (q *sendQueue) requeue(items []queued) {
 }
 
 // countedLocked returns the messages and bytes that count against the
-// limits: those queued, not the one being written. Once a message is handed
+// limits: those queued, not those in flight. Once a message is handed
 // to the socket the peer may have read it (and answered) before the write
 // returns, so it must not hold up a sender that keeps within the limits.
 // q.mu must be held.
@@ -324,8 +324,8 @@ func (q *sendQueue) wakeSupervisor() {
 	}
 }
 
-// peek returns the oldest message and marks it in flight; ok is false when
-// the queue is empty. Expired messages are dropped first.
+// peek returns the oldest message not yet in flight and marks it in flight;
+// ok is false when there is none. Expired messages are dropped first.
 func (q *sendQueue) peek() (m Message, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -432,8 +432,8 @@ func (q *sendQueue) refuse(err error) {
 	q.freed() // wake blocked senders so they see err
 }
 
-// snapshot returns the number of messages and bytes queued, the in-flight
-// message included, expiring first: one lock for both (buffered and length
+// snapshot returns the number of messages and bytes queued, those in
+// flight included, expiring first: one lock for both (buffered and length
 // are its halves).
 func (q *sendQueue) snapshot() (n, bytes int) {
 	q.mu.Lock()
