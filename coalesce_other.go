@@ -18,8 +18,9 @@ import (
 // of queued messages (writeQueued), the TCP connection under it holds what
 // it is given and writes it out when the batch is written: one system call
 // per batch (per poolMax bytes). It counts the bytes the socket accepted,
-// so that the supervisor settles as written only the messages that reached
-// the socket whole. Under TLS it holds the records, so the gain is the same.
+// so that the supervisor settles as written the messages that may have
+// reached the socket whole, and no other. Under TLS it holds the records,
+// so the gain is the same.
 
 // heldConn is the TCP connection under a dial (see recordRaw). It passes
 // writes through, except between hold and release.

@@ -186,9 +186,10 @@ func (c *Client) writeTurn(cn *connection, cf *confirmer) {
 //
 // Where the connection can hold its writes (coalesce_other.go), the batch
 // reaches the socket in one system call at its end, and only then are its
-// messages settled: those the socket took whole are written; the first it
-// did not take is a failed write, and it stays queued for the next
-// connection with those after it, which were never written.
+// messages settled: those before the first that the socket certainly cut
+// are written (heldConn.sentMessages); that one is a failed write, and it
+// stays queued for the next connection with those after it, which never
+// reached the socket.
 func (cn *connection) writeQueued(limit time.Duration) (more bool) {
 	if cn.isDead() || cn.c.unconfirmed.fullWith(0, 0) {
 		return false

@@ -74,7 +74,7 @@
 // at a time, and queued ones survive reconnects; what OnOpen writes with
 // OpenEvent.Send goes out before them. The supervisor writes what is queued
 // in batches of up to 64 messages, each batch in one system call where the
-// connection allows it; a message counts as written once the socket has
+// connection allows it; a message counts as written once the socket may have
 // taken it whole. A message whose write fails stays at the head of the
 // queue, with those after it, and is written again on the next connection. The
 // queue's limits (WithQueue) count only the messages not yet handed to a
