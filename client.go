@@ -75,6 +75,7 @@ import (
 //	connection.stalls      odd while the reader waits for OnMessage room
 //	connection.writes      odd while the supervisor writes a batch of queued messages
 //	connection.inbound     messages read (the heartbeat's liveness rule)
+//	polling                the event goroutines of the process polling now (spin.go)
 //	browserSocket.limit    in the browser: a socket's read limit
 
 // MessageType is the type of a WebSocket message: Text or Binary.

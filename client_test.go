@@ -194,7 +194,8 @@ func TestClientGoroutineTableNamesEveryGoroutine(t *testing.T) {
 
 // The lock and atomic tables at the top of client.go name every mutex and
 // every atomic field of the library (as Type.field; the counters behind
-// Stats as one row), and nothing else.
+// Stats as one row) and every atomic package variable (by its name), and
+// nothing else.
 func TestClientLockAndAtomicTablesMatchTheFields(t *testing.T) {
 	src, err := os.ReadFile("client.go")
 	if err != nil {
@@ -227,6 +228,20 @@ func TestClientLockAndAtomicTablesMatchTheFields(t *testing.T) {
 		f, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.VAR {
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					if sel, ok := vs.Type.(*ast.SelectorExpr); ok {
+						if pkg, _ := sel.X.(*ast.Ident); pkg != nil && pkg.Name == "atomic" {
+							for _, id := range vs.Names {
+								wantAtomics[id.Name] = true
+							}
+						}
+					}
+				}
+			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			ts, ok := n.(*ast.TypeSpec)
