@@ -91,13 +91,20 @@ func minuteHeartbeat(timeout time.Duration) Option {
 		func(m Message) bool { return string(m.Data) == pongText })
 }
 
-// lostAndWaiting opens a client on srv, drops its connection and returns
-// once the client waits before its next dial (OnBackoff).
-func lostAndWaiting(t testing.TB, r *recorder, srv *ctlSrv, opts ...Option) *Client {
+// openOn starts a client on srv and returns once it is OPEN.
+func openOn(t testing.TB, r *recorder, srv *ctlSrv, opts ...Option) *Client {
 	t.Helper()
 	c := r.newClient(srv.url, opts...)
 	start(t, c)
 	r.waitKind("open", 1, bwait)
+	return c
+}
+
+// lostAndWaiting opens a client on srv, drops its connection and returns
+// once the client waits before its next dial (OnBackoff).
+func lostAndWaiting(t testing.TB, r *recorder, srv *ctlSrv, opts ...Option) *Client {
+	t.Helper()
+	c := openOn(t, r, srv, opts...)
 	srv.do("drop")
 	r.waitKind("backoff", 1, bwait)
 	return c
@@ -133,10 +140,7 @@ func TestBrowserOnlineWhileOpenProbes(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, slowBackoff(30*time.Second, 30*time.Second),
-		minuteHeartbeat(timeout))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	openOn(t, r, srv, slowBackoff(30*time.Second, 30*time.Second), minuteHeartbeat(timeout))
 	srv.do("silence")
 	fired := time.Now()
 	fire(t, "window", "online")
@@ -163,9 +167,7 @@ func TestBrowserOnlineWhileOpenProbes(t *testing.T) {
 func TestBrowserOfflineThenOnline(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, slowBackoff(50*time.Millisecond, 30*time.Second))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	c := openOn(t, r, srv, slowBackoff(50*time.Millisecond, 30*time.Second))
 	setOnline(t, false)
 	fire(t, "window", "offline")
 	srv.do("drop")
@@ -214,10 +216,7 @@ func TestBrowserOfflineWaitsAtMostTheMaximumDelay(t *testing.T) {
 func TestBrowserVisibleWhileOpenPingsAtOnce(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff(),
-		minuteHeartbeat(bwait))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	c := openOn(t, r, srv, browserBackoff(), minuteHeartbeat(bwait))
 	setVisibility(t, "hidden")
 	fire(t, "document", "visibilitychange")
 	quiet(t, "a ping went out when the page was hidden", 300*time.Millisecond, func() bool { return c.Stats().LastRTT > 0 })
@@ -248,10 +247,7 @@ func TestBrowserPageshowPersisted(t *testing.T) {
 func TestBrowserResumeWhileOpenPingsAtOnce(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff(),
-		minuteHeartbeat(bwait))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	c := openOn(t, r, srv, browserBackoff(), minuteHeartbeat(bwait))
 	fire(t, "document", "resume")
 	waitUntil(t, "the pong to a ping sent at once", time.Second, func() bool { return c.Stats().LastRTT > 0 })
 }
@@ -268,9 +264,7 @@ func TestBrowserFreezeAndResume(t *testing.T) {
 	const freezeMS = 600
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, slowBackoff(30*time.Second, 30*time.Second))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	openOn(t, r, srv, slowBackoff(30*time.Second, 30*time.Second))
 
 	due := time.Now().Add(freezeMS / 2 * time.Millisecond)
 	fired := make(chan time.Time, 1)
@@ -330,9 +324,7 @@ func TestBrowserPageListenersRemovedAtClose(t *testing.T) {
 	}
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff())
-	start(t, c)
-	r.waitKind("open", 1, bwait)
+	c := openOn(t, r, srv, browserBackoff())
 	for name, n := range counts() {
 		if n != 1 {
 			t.Errorf("%d %s listener(s) while running, want 1", n, name)
@@ -360,11 +352,9 @@ func TestBrowserPageListenersRemovedAtClose(t *testing.T) {
 func TestBrowserHiddenPage(t *testing.T) {
 	srv := newCtlSrv(t)
 	r := newRecorder(t)
-	c := r.newClient(srv.url, browserBackoff(),
+	c := openOn(t, r, srv, browserBackoff(),
 		WithAppHeartbeat(100*time.Millisecond, 150*time.Millisecond, Message{Type: Text, Data: []byte(pingText)},
 			func(m Message) bool { return string(m.Data) == pongText }))
-	start(t, c)
-	r.waitKind("open", 1, bwait)
 	visibility := func() string { return js.Global().Get("document").Get("visibilityState").String() }
 	ctl(t, http.MethodPost, "/ctl/window?state=minimized", nil)
 	t.Cleanup(func() { ctl(t, http.MethodPost, "/ctl/window?state=normal", nil) })
